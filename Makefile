@@ -1,0 +1,37 @@
+# slug-pipeline: everything installs into .venv; nothing needs to be installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+export NO_ALBUMENTATIONS_UPDATE := 1
+
+.PHONY: install demo test lint dag clean clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: the demo world end to end -> results/elon_musk/report.html
+demo: $(STAMP)
+	$(BIN)/snakemake results/elon_musk/report.html --cores $(CORES)
+
+## test: the test suite (unit tests + real Snakemake runs on a tiny world)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+dag: $(STAMP)
+	$(BIN)/snakemake results/elon_musk/report.html --dag
+
+clean-results:
+	rm -rf results .snakemake
+
+clean: clean-results
+	rm -rf data/world data/laion

@@ -1,0 +1,72 @@
+# Config validation, wildcard constraints and the small input functions shared by the rules.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, workflow.basedir)
+from slug.config import validate_config  # noqa: E402
+
+config.update(validate_config(config))
+
+MODEL = config["model"]["name"]
+CONCEPTS = list(config["concepts"])
+SHARDS_DIR = config["data"]["shards_dir"]
+NUM_SHARDS = config["data"]["num_shards"]
+CELEBA = config["data"]["celeba_dir"]
+IMAGENET = config["data"]["imagenet_dir"]
+SCRIPTS = "../workflow_scripts"
+
+
+wildcard_constraints:
+    concept=r"[a-z0-9_]+",
+    model=re.escape(MODEL),
+    shard=r"\d{5}",
+
+
+def shard_path(i, ext="tar"):
+    return f"{SHARDS_DIR}/{i:05d}.{ext}" if ext != "stats" else f"{SHARDS_DIR}/{i:05d}_stats.json"
+
+
+def all_shards():
+    return [shard_path(i) for i in range(NUM_SHARDS)]
+
+
+def retain_shards():
+    return [shard_path(i) for i in config["data"]["retain_shards"]]
+
+
+def forget_shards():
+    sel = config["data"]["forget_shards"]
+    return all_shards() if sel == "all" else [shard_path(i) for i in sel]
+
+
+def model_checkpoint():
+    """The file the model loads from: the pretraining output, a local checkpoint, or none (a tag)."""
+    pre = config["model"]["pretrained"]
+    if pre == "train":
+        return [f"results/models/{MODEL}/checkpoint.pt"]
+    if "/" in pre or pre.endswith((".pt", ".pth", ".safetensors")):
+        return [pre]
+    return []
+
+
+def model_params():
+    pre = config["model"]["pretrained"]
+    ckpt = model_checkpoint()
+    return {"arch": config["model"]["arch"], "pretrained": ckpt[0] if ckpt else pre}
+
+
+def eval_data():
+    return {
+        "celeba": f"{CELEBA}/list_identity_celeba.txt",
+        "imagenet": f"{IMAGENET}/LOC_synset_mapping.txt",
+    }
+
+
+def concept_info(wildcards):
+    from slug.curation import concept_terms, display_name
+
+    return {
+        "name": display_name(wildcards.concept, config["concepts"]),
+        "terms": concept_terms(wildcards.concept, config["concepts"]),
+    }

@@ -1,0 +1,19 @@
+# The forget set: every pair whose caption names the concept (whole words), deduplicated, capped.
+
+
+rule curate_forget_set:
+    input:
+        shards=forget_shards(),
+    output:
+        tar="results/{concept}/forget.tar",
+        stats="results/{concept}/forget_stats.json",
+    log:
+        "results/logs/{concept}/curate_forget_set.log",
+    benchmark:
+        "results/benchmarks/{concept}/curate_forget_set.tsv"
+    params:
+        concept=concept_info,
+        max_images=config["forget"]["max_images"],
+        min_images=config["forget"]["min_images"],
+    script:
+        f"{SCRIPTS}/curate.py"

@@ -1,0 +1,52 @@
+# Where the raw data comes from. The demo world generates it; the paper configs fetch what can
+# be fetched (the LAION metadata parquet) and stop with instructions for what needs an access
+# request (CelebA, ImageNet, CC3M). Every later rule reads the same formats either way.
+
+if "world" in config:
+
+    rule world:
+        output:
+            parquet=config["data"]["laion_parquet"],
+            identities=Path(config["data"]["laion_parquet"]).parent.as_posix() + "/identities.json",
+            images=directory(Path(config["data"]["laion_parquet"]).parent.as_posix() + "/images"),
+            celeba_list=f"{CELEBA}/list_identity_celeba.txt",
+            celeba_frequent=f"{CELEBA}/frequent_celebs.txt",
+            celeba_images=directory(f"{CELEBA}/img_align_celeba"),
+            imagenet_map=f"{IMAGENET}/LOC_synset_mapping.txt",
+            imagenet_val=directory(f"{IMAGENET}/val"),
+            nonmember=config["data"]["nonmember_shards"],
+        log:
+            "results/logs/world.log",
+        benchmark:
+            "results/benchmarks/world.tsv"
+        params:
+            world=config["world"],
+            seed=config["seed"],
+        script:
+            f"{SCRIPTS}/world.py"
+
+else:
+
+    rule laion_metadata:
+        output:
+            config["data"]["laion_parquet"],
+        log:
+            "results/logs/laion_metadata.log",
+        params:
+            url=config["data"].get("laion_parquet_url", ""),
+        script:
+            f"{SCRIPTS}/fetch_metadata.py"
+
+    rule external_dataset:
+        # CelebA, ImageNet and CC3M are distributed on request: this rule only checks for them.
+        output:
+            celeba_list=f"{CELEBA}/list_identity_celeba.txt",
+            imagenet_map=f"{IMAGENET}/LOC_synset_mapping.txt",
+            nonmember=config["data"]["nonmember_shards"],
+        log:
+            "results/logs/external_dataset.log",
+        params:
+            celeba=CELEBA,
+            imagenet=IMAGENET,
+        script:
+            f"{SCRIPTS}/external_dataset.py"

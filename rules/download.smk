@@ -1,0 +1,24 @@
+# img2dataset turns the metadata parquet into webdataset shards NNNNN.tar (+ .parquet and
+# _stats.json), exactly as the reference downloads LAION-400M.
+
+
+rule download_shards:
+    input:
+        config["data"]["laion_parquet"],
+    output:
+        tars=all_shards(),
+        stats=[shard_path(i, "stats") for i in range(NUM_SHARDS)],
+    log:
+        "results/logs/download_shards.log",
+    benchmark:
+        "results/benchmarks/download_shards.tsv"
+    params:
+        out_dir=SHARDS_DIR,
+        num_shards=NUM_SHARDS,
+        **config["download"],
+    threads: config["download"]["processes"]
+    resources:
+        mem_mb=4000,
+        runtime=600,
+    script:
+        f"{SCRIPTS}/download_shards.py"

@@ -1,0 +1,31 @@
+# Before/after evaluation on held-out data (the 'test' half of the identity and object sets).
+
+
+rule evaluate:
+    input:
+        unpack(lambda wc: eval_data()),
+        unlearned="results/{concept}/unlearned/checkpoint.pt",
+        forget_tar="results/{concept}/forget.tar",
+        nonmember=config["data"]["nonmember_shards"],
+        checkpoint=model_checkpoint(),
+    output:
+        metrics="results/{concept}/metrics.json",
+        cosine="results/{concept}/cosine_matrix.png",
+    log:
+        "results/logs/{concept}/evaluate.log",
+    benchmark:
+        "results/benchmarks/{concept}/evaluate.tsv"
+    params:
+        concept=concept_info,
+        model=model_params(),
+        evaluation=config["evaluation"],
+        celeba_dir=CELEBA,
+        imagenet_dir=IMAGENET,
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        gpu=1,
+    script:
+        f"{SCRIPTS}/evaluate.py"

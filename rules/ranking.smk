@@ -1,0 +1,21 @@
+# Layer ranking: importance ||g_f||/||theta|| against alignment |cos(g_f, g_r)|, Pareto front per tower.
+
+
+rule rank_layers:
+    input:
+        forget="results/{concept}/forget_grads.pt",
+        retain=f"results/models/{MODEL}/retain_grads.pt",
+        checkpoint=model_checkpoint(),
+    output:
+        table="results/{concept}/layers.tsv",
+        vision="results/{concept}/pareto_vision.png",
+        text="results/{concept}/pareto_text.png",
+    log:
+        "results/logs/{concept}/rank_layers.log",
+    benchmark:
+        "results/benchmarks/{concept}/rank_layers.tsv"
+    params:
+        model=model_params(),
+        include_layernorm=config["ranking"]["include_layernorm"],
+    script:
+        f"{SCRIPTS}/rank_layers.py"

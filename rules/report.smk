@@ -1,0 +1,28 @@
+# A self-contained HTML report per concept (plots inlined), readable offline.
+
+STAGES = ["curate_forget_set", "forget_gradient", "rank_layers", "search_step", "unlearn", "evaluate"]
+
+
+rule report:
+    input:
+        metrics="results/{concept}/metrics.json",
+        selection="results/{concept}/selection.json",
+        trials="results/{concept}/search.tsv",
+        layers="results/{concept}/layers.tsv",
+        forget_stats="results/{concept}/forget_stats.json",
+        pareto_vision="results/{concept}/pareto_vision.png",
+        pareto_text="results/{concept}/pareto_text.png",
+        cosine="results/{concept}/cosine_matrix.png",
+        benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=STAGES),
+        retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
+        zeroshot=f"results/models/{MODEL}/zeroshot.json",
+    output:
+        "results/{concept}/report.html",
+    log:
+        "results/logs/{concept}/report.log",
+    params:
+        concept=concept_info,
+        config=config,
+        stages=STAGES,
+    script:
+        f"{SCRIPTS}/report.py"

@@ -1,0 +1,31 @@
+# Step-size search on every Pareto-front layer (allowed towers), then the choice of one step.
+
+
+rule search_step:
+    input:
+        unpack(lambda wc: eval_data()),
+        layers="results/{concept}/layers.tsv",
+        forget="results/{concept}/forget_grads.pt",
+        checkpoint=model_checkpoint(),
+    output:
+        trials="results/{concept}/search.tsv",
+        selection="results/{concept}/selection.json",
+    log:
+        "results/logs/{concept}/search_step.log",
+    benchmark:
+        "results/benchmarks/{concept}/search_step.tsv"
+    params:
+        concept=concept_info,
+        model=model_params(),
+        search=config["search"],
+        celeba_dir=CELEBA,
+        imagenet_dir=IMAGENET,
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    script:
+        f"{SCRIPTS}/search.py"

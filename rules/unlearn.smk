@@ -1,0 +1,20 @@
+# The unlearned model: the single-layer delta (small) and a full checkpoint open_clip loads.
+
+
+rule unlearn:
+    input:
+        selection="results/{concept}/selection.json",
+        forget="results/{concept}/forget_grads.pt",
+        checkpoint=model_checkpoint(),
+    output:
+        delta="results/{concept}/unlearned/delta.pt",
+        checkpoint="results/{concept}/unlearned/checkpoint.pt",
+        manifest="results/{concept}/unlearned/manifest.json",
+    log:
+        "results/logs/{concept}/unlearn.log",
+    benchmark:
+        "results/benchmarks/{concept}/unlearn.tsv"
+    params:
+        model=model_params(),
+    script:
+        f"{SCRIPTS}/unlearn.py"

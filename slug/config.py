@@ -1,0 +1,74 @@
+"""Configuration: load YAML safely, fill defaults and validate against ``configs/schema.yaml``."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "configs" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is missing or out of range; the message names the key and what is allowed."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _fill_defaults(schema: dict, node: Any) -> Any:
+    if not isinstance(node, dict) or schema.get("type") not in ("object", None):
+        return node
+    for key, sub in schema.get("properties", {}).items():
+        if key not in node and "default" in sub:
+            node[key] = copy.deepcopy(sub["default"])
+        if key in node:
+            node[key] = _fill_defaults(sub, node[key])
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in node:
+            if key not in schema.get("properties", {}):
+                node[key] = _fill_defaults(extra, node[key])
+    return node
+
+
+def _describe(error) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    allowed = []
+    if "enum" in schema:
+        allowed.append(f"one of {schema['enum']}")
+    for bound, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if bound in schema:
+            allowed.append(f"{word} {schema[bound]}")
+    if "pattern" in schema:
+        allowed.append(f"matching {schema['pattern']}")
+    if "type" in schema and error.validator == "type":
+        allowed.append(f"of type {schema['type']}")
+    hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+    return f"config key '{key}': {error.message}{hint}"
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Return a validated copy of ``config`` with defaults filled; raise ConfigError otherwise."""
+    from jsonschema import Draft202012Validator
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    cfg = _fill_defaults(schema, copy.deepcopy(config))
+    errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    data = cfg["data"]
+    for key in ("retain_shards", "forget_shards"):
+        idx = data.get(key)
+        if isinstance(idx, list) and max(idx) >= data["num_shards"]:
+            raise ConfigError(f"config key 'data.{key}': shard index {max(idx)} does not exist "
+                              f"(allowed: 0 .. data.num_shards-1 = {data['num_shards'] - 1})")
+    return cfg

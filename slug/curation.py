@@ -1,0 +1,111 @@
+"""Forget-set curation: find a concept's image-text pairs in web shards by caption.
+
+Fixes over the reference's ``a0_create_tar.py``: whole-word matching with spaces and
+underscores treated alike (so ``elon_musk`` and "Elon Musk" both match "Elon Musk at the gala"
+but "Elongated muskrat" does not), duplicates dropped, the cap really enforced, provenance kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+CONCEPT_RE = re.compile(r"^[a-z0-9_]+$")
+
+
+def check_concept_id(concept: str) -> None:
+    if not CONCEPT_RE.match(concept or ""):
+        raise ValueError(f"ill-formed concept name {concept!r}: use snake_case letters, digits and underscores "
+                         f"(e.g. 'elon_musk'); put the display name ('Elon Musk') in the config's concepts table")
+
+
+def display_name(concept: str, table: dict | None = None) -> str:
+    """The concept's display name: from the config table, else the wildcard with spaces."""
+    entry = (table or {}).get(concept) or {}
+    return entry.get("name") or concept.replace("_", " ").title()
+
+
+def concept_terms(concept: str, table: dict | None = None) -> list[str]:
+    entry = (table or {}).get(concept) or {}
+    return [display_name(concept, table), *entry.get("aliases", [])]
+
+
+def concept_pattern(terms: Sequence[str]) -> re.Pattern:
+    """Case-insensitive whole-word regex matching any term; spaces and underscores are alike."""
+    alts = []
+    for t in terms:
+        words = [w for w in re.split(r"[\s_]+", t.strip()) if w]
+        if words:
+            alts.append(r"[\s_]+".join(re.escape(w) for w in words))
+    if not alts:
+        raise ValueError(f"no usable match terms in {list(terms)!r}")
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(alts) + r")(?![^\W_])", re.IGNORECASE)
+
+
+@dataclass
+class CurationResult:
+    samples: list[dict] = field(default_factory=list)  # key, jpg (bytes), txt, json
+    scanned: int = 0
+    matched: int = 0
+    duplicates: int = 0
+    shards: list[str] = field(default_factory=list)
+
+    def stats(self) -> dict:
+        return {"shards_scanned": self.shards, "samples_scanned": self.scanned, "matches": self.matched,
+                "duplicates_dropped": self.duplicates, "kept": len(self.samples)}
+
+
+def iter_raw(shards: Iterable[str | Path]):
+    """(shard, key, image bytes, ext, caption, json bytes) from webdataset shards, undecoded."""
+    import webdataset as wds
+
+    from slug.data import IMAGE_EXTS, check_shard
+
+    for shard in shards:
+        check_shard(shard)
+        for s in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
+            ext = next((k for k in IMAGE_EXTS if k in s), None)
+            if ext is None or "txt" not in s:
+                continue
+            yield str(shard), s["__key__"], s[ext], ext, s["txt"].decode("utf-8", "replace"), s.get("json")
+
+
+def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) -> CurationResult:
+    """Keep the samples whose caption names the concept: whole words, no duplicates, at most ``max_images``."""
+    import json
+
+    if max_images < 1:
+        raise ValueError(f"forget.max_images must be >= 1, got {max_images}")
+    pat = concept_pattern(terms)
+    res = CurationResult(shards=[str(s) for s in shards])
+    seen: set[str] = set()
+    for shard, key, img, ext, caption, meta in iter_raw(shards):
+        res.scanned += 1
+        if not pat.search(caption):
+            continue
+        res.matched += 1
+        digest = hashlib.sha256(img).hexdigest()
+        if digest in seen:
+            res.duplicates += 1
+            continue
+        seen.add(digest)
+        if len(res.samples) < max_images:
+            src = json.loads(meta) if meta else {}
+            res.samples.append({"__key__": f"{len(res.samples):06d}", ext: img, "txt": caption,
+                                "json": {"source_shard": Path(shard).name, "source_key": key,
+                                         "sha256": digest, **{k: v for k, v in src.items() if k in ("url", "caption", "SAMPLE_ID")}}})
+    return res
+
+
+def write_forget_tar(samples: Sequence[dict], path: str | Path) -> None:
+    import webdataset as wds
+
+    from slug.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with wds.TarWriter(str(tmp)) as sink:
+            for s in samples:
+                sink.write(s)

@@ -1,0 +1,150 @@
+"""Readers for the datasets SLUG touches, in their real formats.
+
+- LAION-style webdataset shards (``NNNNN.tar`` with ``key.jpg``/``key.txt``/``key.json``), as
+  img2dataset writes them;
+- a CelebA-style identity set (``img_align_celeba/*.jpg`` + ``list_identity_celeba.txt``);
+- an ImageNet-val-style class folder tree (``val/<wnid>/*.JPEG`` + ``LOC_synset_mapping.txt``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+
+
+@dataclass
+class Sample:
+    key: str
+    image: Image.Image
+    caption: str
+    meta: dict
+    shard: str
+
+
+def check_shard(path: str | Path) -> None:
+    """Raise a readable error when ``path`` is not a readable, non-empty tar shard."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"shard {path} does not exist: run the download rule or fix the path in the config")
+    if path.stat().st_size == 0:
+        raise ValueError(f"shard {path} is empty (0 bytes): delete it and re-run the download rule")
+    try:
+        with tarfile.open(path) as tf:
+            members = tf.getmembers()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise ValueError(f"shard {path} is truncated or corrupt ({e}): delete it and re-run the download rule") from None
+    if not any(m.name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for m in members):
+        raise ValueError(f"shard {path} holds no images: delete it and re-run the download rule")
+
+
+def iter_shards(shards: Sequence[str | Path]) -> Iterator[Sample]:
+    """Stream (key, image, caption, meta) samples from webdataset shards, in order.
+
+    Uses webdataset's tar reader; each shard is checked first so that a corrupt shard fails with
+    its name rather than a decoder traceback.
+    """
+    import webdataset as wds
+
+    for shard in shards:
+        check_shard(shard)
+        ds = wds.WebDataset(str(shard), shardshuffle=False, empty_check=False).decode("pil")
+        for s in ds:
+            img_key = next((k for k in IMAGE_EXTS if k in s), None)
+            if img_key is None or "txt" not in s:
+                continue
+            meta = s.get("json") or {}
+            if isinstance(meta, (bytes, str)):
+                meta = json.loads(meta)
+            yield Sample(s["__key__"], s[img_key].convert("RGB"), s["txt"], meta, str(shard))
+
+
+def stack_images(images: Iterable[Image.Image], transform: Callable) -> torch.Tensor:
+    return torch.stack([transform(im) for im in images])
+
+
+def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Callable,
+               limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Read shards into memory: (images [N,3,H,W], tokens [N,L], captions)."""
+    imgs, caps = [], []
+    for s in iter_shards(shards):
+        imgs.append(transform(s.image))
+        caps.append(s.caption)
+        if limit is not None and len(caps) >= limit:
+            break
+    if not caps:
+        raise ValueError(f"no image-text pairs in {list(map(str, shards))}")
+    return torch.stack(imgs), tokenizer(caps), caps
+
+
+# ------------------------------------------------------------------------------------------
+# CelebA-format identity set
+# ------------------------------------------------------------------------------------------
+
+
+def read_celeba(root: str | Path) -> pd.DataFrame:
+    """Return a frame (image, path, identity) from a CelebA-style folder; names use spaces."""
+    root = Path(root)
+    lst = root / "list_identity_celeba.txt"
+    if not lst.is_file():
+        raise FileNotFoundError(
+            f"missing CelebA identity list {lst}: it maps image files to identity names "
+            "('image_id identity_name' per line after two header lines); request it from the CelebA "
+            "authors (paper config) or rebuild the demo world (demo config)")
+    rows = []
+    for n, line in enumerate(lst.read_text().splitlines()[2:], start=3):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(f"{lst}:{n}: expected 'image_id identity_name', got {line!r}")
+        rows.append((parts[0], str(root / "img_align_celeba" / parts[0]), parts[1].replace("_", " ")))
+    if not rows:
+        raise ValueError(f"{lst} lists no images")
+    return pd.DataFrame(rows, columns=["image", "path", "identity"])
+
+
+def read_imagenet_val(root: str | Path) -> pd.DataFrame:
+    """Return a frame (path, wnid, classname) from an ImageNet-val-style folder tree."""
+    root = Path(root)
+    mapping = root / "LOC_synset_mapping.txt"
+    if not mapping.is_file():
+        raise FileNotFoundError(f"missing {mapping}: one '<wnid> <class name>' line per class")
+    names = {}
+    for line in mapping.read_text().splitlines():
+        if line.strip():
+            wnid, name = line.split(" ", 1)
+            names[wnid] = name.split(",")[0].strip()
+    rows = [(str(p), p.parent.name, names[p.parent.name])
+            for p in sorted((root / "val").glob("*/*")) if p.parent.name in names
+            and p.suffix.lower().lstrip(".") in IMAGE_EXTS]
+    if not rows:
+        raise ValueError(f"no images under {root / 'val'}/<wnid>/ for the classes of {mapping}")
+    return pd.DataFrame(rows, columns=["path", "wnid", "classname"])
+
+
+def split_half(df: pd.DataFrame, by: str) -> pd.Series:
+    """Deterministic split label per row: within each group of ``by``, alternate 'search'/'test'.
+
+    The step-size search selects on the 'search' half; reports use the held-out 'test' half.
+    """
+    order = df.groupby(by).cumcount()
+    return pd.Series(np.where(order % 2 == 0, "search", "test"), index=df.index)
+
+
+def load_images(paths: Sequence[str], transform: Callable) -> torch.Tensor:
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            out.append(transform(im.convert("RGB")))
+    return torch.stack(out)

@@ -1,0 +1,125 @@
+"""One-time gradients: the forget gradient g_f and the retain gradient g_r.
+
+Conventions (one for every model; the reference mixes signs, see slug-method.md section 12):
+
+- ``g_f = d/dtheta (1/N_f) sum_i cos(f_I(x_i), f_T(t_i))`` over the forget pairs, with their own
+  captions. Unlearning steps *against* it: ``theta_l <- theta_l - lambda * g_f,l`` with lambda > 0.
+- ``g_r = d/dtheta`` of the CLIP contrastive loss (open_clip ``ClipLoss``) over the retain set,
+  each batch's mean-loss gradient weighted by its batch size and the sum divided by N.
+
+Gradients are zeroed per batch and accumulated in fp32 on the CPU, so the result is the exact
+(batch-size weighted) mean whatever the batch size. Only the *candidate* tensors (those layer
+ranking may pick) require grad and are stored, which also skips the costly token-embedding grad.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+_EXCLUDE = re.compile(r"bias|logit_scale|position|embedding")
+
+
+def tower_of(name: str) -> str:
+    """'vision' for image-tower parameters, 'text' for the rest (open_clip and HF naming)."""
+    return "vision" if name.startswith(("visual.", "vision_model.")) or ".visual." in name else "text"
+
+
+def is_layernorm(name: str, param: torch.Tensor) -> bool:
+    return param.ndim == 1 and bool(re.search(r"(^|\.)(ln_\w+|ln|layer_norm\w*|norm\w*)(\.|$)", name))
+
+
+def candidate_names(model: torch.nn.Module, include_layernorm: bool = True) -> list[str]:
+    """Weights SLUG may edit: no biases, logit scale, positional/class/token embeddings.
+
+    Kept: attention and MLP matrices, projections, the patch-embedding conv, and (when
+    ``include_layernorm``) LayerNorm gains, as in the reference's filter.
+    """
+    out = []
+    for n, p in model.named_parameters():
+        if _EXCLUDE.search(n) or p.ndim == 0:
+            continue
+        if p.ndim == 1 and not (include_layernorm and is_layernorm(n, p)):
+            continue
+        out.append(n)
+    return out
+
+
+def _only_require(model: torch.nn.Module, names: Iterable[str]) -> dict[str, bool]:
+    keep = set(names)
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in keep)
+    return before
+
+
+def _accumulate(model: torch.nn.Module, names: list[str], batches, loss_fn: Callable, n_total: int,
+                desc: str, progress: bool) -> dict[str, torch.Tensor]:
+    params = dict(model.named_parameters())
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise KeyError(f"parameters not in the model: {missing[:5]}")
+    grads = {n: torch.zeros(params[n].shape, dtype=torch.float32) for n in names}
+    before = _only_require(model, names)
+    was_training = model.training
+    model.eval()  # no dropout in CLIP towers; eval keeps any norm statistics fixed
+    try:
+        for images, tokens in tqdm(batches, desc=desc, disable=not progress, mininterval=2.0):
+            model.zero_grad(set_to_none=True)
+            loss = loss_fn(images, tokens) * (len(images) / n_total)
+            loss.backward()
+            for n in names:
+                g = params[n].grad
+                if g is not None:
+                    grads[n] += g.detach().float().cpu()
+    finally:
+        model.zero_grad(set_to_none=True)
+        for n, p in model.named_parameters():
+            p.requires_grad_(before[n])
+        model.train(was_training)
+    bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
+    if bad:
+        raise FloatingPointError(f"non-finite {desc} gradient in {bad[:5]}: check the model weights and the data")
+    return grads
+
+
+def _batches(images: torch.Tensor, tokens: torch.Tensor, batch_size: int, device: torch.device):
+    for i in range(0, len(images), batch_size):
+        yield images[i:i + batch_size].to(device), tokens[i:i + batch_size].to(device)
+
+
+def forget_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, names: list[str],
+                    batch_size: int = 32, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Gradient of the mean matched image-text cosine similarity over the forget pairs."""
+    if len(images) == 0:
+        raise ValueError("the forget set is empty")
+    device = next(model.parameters()).device
+
+    def mean_cos(x, t):
+        img_f, txt_f = model(x, t)[:2]
+        return F.cosine_similarity(img_f, txt_f, dim=-1).mean()
+
+    return _accumulate(model, names, _batches(images, tokens, batch_size, device), mean_cos, len(images),
+                       "forget gradient", progress)
+
+
+def retain_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, names: list[str],
+                    batch_size: int = 32, progress: bool = True) -> dict[str, torch.Tensor]:
+    """Gradient of the CLIP contrastive loss over the retain pairs (batch-size weighted mean)."""
+    from open_clip.loss import ClipLoss
+
+    if len(images) < 2:
+        raise ValueError("the retain set needs at least 2 pairs for a contrastive loss")
+    device = next(model.parameters()).device
+    clip_loss = ClipLoss()
+
+    def contrastive(x, t):
+        img_f, txt_f, scale = model(x, t)[:3]
+        return clip_loss(img_f, txt_f, scale)
+
+    return _accumulate(model, names, _batches(images, tokens, batch_size, device), contrastive, len(images),
+                       "retain gradient", progress)

@@ -1,0 +1,111 @@
+"""Building, loading and saving open_clip models (the demo CLIP is one more registered config)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from slug.io import atomic_torch_save, load_tensor_dict
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+_registered = False
+
+
+def register_configs() -> None:
+    """Register the model configs shipped in ``slug/model_configs`` with open_clip (idempotent)."""
+    global _registered
+    if not _registered:
+        import open_clip
+
+        open_clip.add_model_config(CONFIG_DIR)
+        _registered = True
+
+
+def known_models() -> list[str]:
+    import open_clip
+
+    register_configs()
+    return open_clip.list_models()
+
+
+@dataclass
+class ClipBundle:
+    """A model with its preprocessing and tokenizer, as open_clip's factory returns them."""
+
+    model: torch.nn.Module
+    preprocess_train: Callable
+    preprocess_val: Callable
+    tokenizer: Callable
+    arch: str
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto``: the first GPU in ``CUDA_VISIBLE_DEVICES`` if CUDA works, else the CPU (with a warning)."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        warnings.warn("CUDA_VISIBLE_DEVICES is set but CUDA is unavailable: falling back to the CPU")
+    return torch.device("cpu")
+
+
+def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
+    """Create ``arch`` through open_clip with ``pretrained`` = None, a tag, or a checkpoint path.
+
+    A local checkpoint is a plain state dict; it is loaded with ``weights_only=True`` and its
+    keys and shapes are checked against the architecture, so a wrong file fails loudly.
+    """
+    import open_clip
+
+    register_configs()
+    if arch not in open_clip.list_models():
+        raise ValueError(
+            f"unknown model architecture {arch!r}: use one of open_clip.list_models() "
+            f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {CONFIG_DIR}")
+    local = pretrained is not None and (os.path.sep in str(pretrained) or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
+    logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights" before we load ours
+    try:
+        model, pp_train, pp_val = open_clip.create_model_and_transforms(
+            arch, pretrained=None if local else pretrained, device="cpu")
+    finally:
+        logging.disable(logging.NOTSET)
+    if local:
+        state = load_tensor_dict(pretrained)
+        check_state_dict(model, state, str(pretrained))
+        model.load_state_dict(state, strict=True)
+    model = model.to(device)
+    return ClipBundle(model, pp_train, pp_val, open_clip.get_tokenizer(arch), arch)
+
+
+def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:
+    """Raise a readable error when ``state`` is not a state dict of ``model``."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{source}: not a state dict (a mapping of parameter names to tensors); "
+                         "save one with torch.save(model.state_dict(), path)")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    bad = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
+           if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or bad:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+        if bad:
+            parts.append("shape mismatches " + ", ".join(f"{k}: file {a} vs model {b}" for k, a, b in bad[:5]))
+        raise ValueError(f"{source} does not match the model architecture: " + "; ".join(parts)
+                         + ". Check that model.arch in the config names the architecture this checkpoint was trained with.")
+
+
+def save_state_dict(model: torch.nn.Module, path: str | Path) -> None:
+    atomic_torch_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)

@@ -1,0 +1,87 @@
+"""Contrastive pretraining of the demo CLIP on downloaded shards (open_clip's ``ClipLoss``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass
+class PretrainConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 100
+    seed: int = 0
+    hflip: bool = True
+
+
+@dataclass
+class PretrainResult:
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    # open_clip's convention: no decay on gains, biases, embeddings-like 1-d params and logit_scale
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n else decay).append(p)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, cfg: PretrainConfig,
+                  progress: bool = True) -> PretrainResult:
+    """Train ``model`` in place on in-memory pairs; returns the per-step loss trace."""
+    from open_clip.loss import ClipLoss
+
+    if len(images) != len(tokens):
+        raise ValueError(f"{len(images)} images but {len(tokens)} captions")
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    n = len(images)
+    bs = min(cfg.batch_size, n)
+    steps_per_epoch = n // bs
+    total = max(1, steps_per_epoch * cfg.epochs)
+    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    warm = min(cfg.warmup_steps, total // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    loss_fn = ClipLoss()
+    model.train()
+    res = PretrainResult()
+    t0 = time.time()
+    bar = tqdm(total=total, desc="pretrain", disable=not progress, mininterval=2.0)
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=gen)
+        for b in range(steps_per_epoch):
+            idx = perm[b * bs:(b + 1) * bs]
+            x = images[idx].to(device)
+            if cfg.hflip:
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                x[flip] = x[flip].flip(-1)
+            img_f, txt_f, scale = model(x, tokens[idx].to(device))[:3]
+            loss = loss_fn(img_f, txt_f, scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            res.losses.append(float(loss))
+            res.steps += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{res.losses[-1]:.3f}", refresh=False)
+    bar.close()
+    model.eval()
+    res.seconds = time.time() - t0
+    return res

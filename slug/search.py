@@ -1,0 +1,148 @@
+"""Step-size search and the choice of the unlearning step.
+
+The update of layer l is ``theta_l <- theta_l - lambda * g_f,l`` with lambda > 0, parameterised by
+its relative size ``rho = lambda * ||g_f,l|| / ||theta_l||``. Per layer the search starts at
+``rho_start`` (0.1, as the reference), doubles rho until the forget criterion holds, then bisects
+between the largest failing and the smallest passing rho, for at most ``max_iter`` evaluations or
+until the bracket is narrower than ``rel_tol`` of its upper end.
+
+The choice among all trials of all searched layers:
+
+1. *eligible* trials meet the forget criterion (default ``forget_top5 <= 0``, the paper's);
+2. if ``max_retain_drop`` is set, eligible trials whose retain score fell by more than it are
+   set aside, unless none is left;
+3. the chosen trial maximises the retain score
+   ``retain = (retain_id_top1 + objects_top1) / 2`` (search split), ties going to the smaller rho.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A trial "forgets" when ``metrics[metric] <= max_value``."""
+
+    metric: str = "forget_top5"
+    max_value: float = 0.0
+
+    def __call__(self, metrics: dict) -> bool:
+        return metrics[self.metric] <= self.max_value + 1e-12
+
+    def describe(self) -> str:
+        return f"{self.metric} <= {self.max_value:g}"
+
+
+SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, within max_retain_drop of the "
+                  "original retain score), maximise retain = (retain_id_top1 + objects_top1) / 2 on the "
+                  "search split; ties go to the smaller rho")
+
+
+def retain_score(metrics: dict) -> float:
+    return 0.5 * (metrics["retain_id_top1"] + metrics["objects_top1"])
+
+
+def bisect_rho(evaluate: Callable[[float], dict], meets: Callable[[dict], bool], rho_start: float = 0.1,
+               max_iter: int = 10, rel_tol: float = 0.02, rho_max: float = 64.0) -> list[tuple[float, dict, bool]]:
+    """Double-then-bisect search for the smallest rho meeting ``meets``; returns every trial in order."""
+    if rho_start <= 0 or max_iter < 1:
+        raise ValueError("search.rho_start must be > 0 and search.max_iter >= 1")
+    lo, hi, rho = 0.0, math.inf, rho_start
+    trials = []
+    for _ in range(max_iter):
+        m = evaluate(rho)
+        ok = bool(meets(m))
+        trials.append((rho, m, ok))
+        if ok:
+            hi = rho
+        else:
+            lo = rho
+        if math.isinf(hi):
+            if rho >= rho_max:
+                break
+            rho = min(2 * rho, rho_max)
+        else:
+            if hi - lo <= rel_tol * hi:
+                break
+            rho = 0.5 * (lo + hi)
+    return trials
+
+
+def step_scale(theta: torch.Tensor, grad: torch.Tensor) -> float:
+    """lambda per unit rho: ||theta|| / ||g||."""
+    gn = float(grad.float().norm())
+    if gn == 0.0 or not math.isfinite(gn):
+        raise ValueError("the forget gradient of this layer is zero or not finite")
+    return float(theta.float().norm()) / gn
+
+
+def make_delta(theta: torch.Tensor, grad: torch.Tensor, rho: float) -> tuple[torch.Tensor, float]:
+    """The single-layer update ``-lambda * g`` of relative size rho, and lambda."""
+    lam = rho * step_scale(theta, grad)
+    return (-lam * grad.float()).to(theta.dtype), lam
+
+
+@dataclass
+class SearchTrial:
+    layer: str
+    tower: str
+    iteration: int
+    rho: float
+    lam: float
+    meets_criterion: bool
+    metrics: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("metrics"))
+        d["retain_score"] = retain_score(self.metrics)
+        return d
+
+
+def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
+                  criterion: Criterion, rho_start: float = 0.1, max_iter: int = 10, rel_tol: float = 0.02,
+                  progress: Callable[[str], None] | None = None) -> list[SearchTrial]:
+    """Run the per-layer search for every layer with ``evaluator.evaluate({layer: delta})``."""
+    from slug.gradients import tower_of
+
+    trials: list[SearchTrial] = []
+    for layer in layers:
+        theta, grad = params[layer].detach(), g_f[layer]
+        scale = step_scale(theta, grad)
+
+        def evaluate(rho: float) -> dict:
+            delta, _ = make_delta(theta, grad, rho)
+            return evaluator.evaluate({layer: delta})
+
+        for i, (rho, m, ok) in enumerate(bisect_rho(evaluate, criterion, rho_start, max_iter, rel_tol)):
+            trials.append(SearchTrial(layer, tower_of(layer), i, rho, rho * scale, ok, m))
+            if progress:
+                progress(f"{layer} iter {i}: rho={rho:.4g} {criterion.metric}={m[criterion.metric]:.3f} "
+                         f"retain={retain_score(m):.3f} {'PASS' if ok else 'fail'}")
+    return trials
+
+
+def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: float | None = None) -> tuple[SearchTrial, dict]:
+    """Apply the selection rule of the module docstring; returns the trial and a note of how."""
+    if not trials:
+        raise ValueError("no search trials: the Pareto front of the allowed towers is empty")
+    passing = [t for t in trials if t.meets_criterion]
+    note = {"n_trials": len(trials), "n_meeting_criterion": len(passing), "criterion_met": bool(passing)}
+    pool = passing
+    if passing and max_retain_drop is not None:
+        base = retain_score(baseline)
+        within = [t for t in passing if base - retain_score(t.metrics) <= max_retain_drop + 1e-12]
+        note["n_within_retain_bound"] = len(within)
+        note["retain_bound_met"] = bool(within)
+        pool = within or passing
+    if not pool:  # nothing forgets: keep the trial that forgets most, flagged as not meeting the criterion
+        best = min(trials, key=lambda t: (t.metrics.get("forget_top5", 1.0), t.metrics.get("forget_top1", 1.0),
+                                          -retain_score(t.metrics)))
+        return best, note
+    best = max(pool, key=lambda t: (retain_score(t.metrics), -t.rho))
+    return best, note

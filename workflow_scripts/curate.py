@@ -1,0 +1,22 @@
+"""Curate the concept's forget set from the shards (rule `curate_forget_set`)."""
+from slug.curation import check_concept_id, concept_pattern, curate, write_forget_tar
+from slug.io import write_json
+from slug.workflow import setup
+
+p = snakemake.params
+log = setup(snakemake.log[0])
+check_concept_id(snakemake.wildcards.concept)
+terms = p.concept["terms"]
+res = curate(snakemake.input.shards, terms, p.max_images)
+stats = {"concept": snakemake.wildcards.concept, "display_name": p.concept["name"], "terms": terms,
+         "rule": f"case-insensitive whole-word regex {concept_pattern(terms).pattern}", **res.stats()}
+log.info("%s", stats)
+if len(res.samples) < p.min_images:
+    raise SystemExit(
+        f"concept {snakemake.wildcards.concept!r}: {len(res.samples)} forget pairs found, fewer than "
+        f"forget.min_images={p.min_images}. Scanned {res.scanned} captions in {len(res.shards)} shard(s) "
+        f"({', '.join(res.shards[:3])}{'...' if len(res.shards) > 3 else ''}) for the whole words {terms} "
+        "(case-insensitive, spaces and underscores alike). Fix the display name or add aliases in the "
+        "config's concepts table, or scan more shards (data.forget_shards).")
+write_forget_tar(res.samples, snakemake.output.tar)
+write_json(snakemake.output.stats, stats)

@@ -1,0 +1,41 @@
+"""Before/after evaluation on held-out data (rule `evaluate`)."""
+from slug.data import load_pairs
+from slug.evaluation import CachedEvaluator, cosine_matrix, load_eval_set, matched_cosine, mia_score
+from slug.io import write_json
+from slug.models import load_clip, pick_device
+from slug.plots import cosine_plot
+from slug.workflow import device_report, setup
+
+p = snakemake.params
+ev = p.evaluation
+log = setup(snakemake.log[0], snakemake.threads, p.seed)
+device = pick_device(p.device)
+log.info(device_report(device))
+models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
+          "after": load_clip(p.model["arch"], snakemake.input.unlearned, device)}
+tf, tok = models["before"].preprocess_val, models["before"].tokenizer
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev["max_per_identity"])
+name = p.concept["name"]
+target = es.target_index(name)
+members = load_pairs([snakemake.input.forget_tar], tf, tok)
+nonmembers = load_pairs(list(snakemake.input.nonmember), tf, tok)
+names = [name] + [n for n in ev["cosine_names"] if n != name and n in es.id_names][:4]
+
+out = {"concept": snakemake.wildcards.concept, "display_name": name, "split": "test (held out from the search)",
+       "n_target_images": int((es.id_labels == target).sum()), "n_identities": len(es.id_names),
+       "n_identity_images": len(es.id_labels), "n_object_images": len(es.obj_labels),
+       "n_forget_pairs": len(members[0]), "n_nonmember_pairs": len(nonmembers[0]), "cosine_names": names}
+mats = {}
+for when, b in models.items():
+    b.model.eval()
+    m = CachedEvaluator(b.model, tok, es, target).baseline()
+    mia = mia_score(matched_cosine(b.model, members[0], members[1]), matched_cosine(b.model, nonmembers[0], nonmembers[1]),
+                    seeds=ev["mia_seeds"], splits=ev["mia_splits"])
+    m["mia_mean"], m["mia_std"] = mia
+    mats[when] = cosine_matrix(b.model, tok, es, names)
+    m["cosine_matrix"] = mats[when].round(5).tolist()
+    out[when] = m
+    log.info("%s: %s", when, {k: v for k, v in m.items() if k != "cosine_matrix"})
+out["change"] = {k: out["after"][k] - out["before"][k] for k in out["before"] if k != "cosine_matrix"}
+cosine_plot(mats["before"], mats["after"], names, snakemake.output.cosine)
+write_json(snakemake.output.metrics, out)

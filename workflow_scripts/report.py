@@ -1,0 +1,17 @@
+"""Write the self-contained per-concept HTML report (rule `report`)."""
+import pandas as pd
+
+from slug.io import atomic_write_text, read_json
+from slug.report import concept_report, png_data_uri, stage_times
+from slug.workflow import setup
+
+p = snakemake.params
+inp = snakemake.input
+setup(snakemake.log[0])
+times = stage_times(dict(zip(p.stages, inp.benchmarks)))
+retain = stage_times({"retain": inp.retain_benchmark})["seconds"].iloc[0] or 0.0
+html = concept_report(
+    snakemake.wildcards.concept, p.concept["name"], read_json(inp.metrics), read_json(inp.selection),
+    pd.read_csv(inp.trials, sep="\t"), pd.read_csv(inp.layers, sep="\t"), read_json(inp.forget_stats),
+    {k: png_data_uri(inp[k]) for k in ("cosine", "pareto_vision", "pareto_text")}, times, retain, dict(p.config))
+atomic_write_text(snakemake.output[0], html)

@@ -1,0 +1,58 @@
+"""Step-size search over the Pareto-front layers and the choice of the step (rule `search_step`)."""
+import time
+
+import pandas as pd
+
+from slug.evaluation import CachedEvaluator, load_eval_set
+from slug.io import atomic_path, load_tensor_dict, sha256, write_json
+from slug.models import load_clip, pick_device
+from slug.ranking import candidates
+from slug.search import SELECTION_RULE, Criterion, retain_score, search_layers, select_trial
+from slug.workflow import device_report, setup, versions
+
+p = snakemake.params
+s = p.search
+log = setup(snakemake.log[0], snakemake.threads, p.seed)
+device = pick_device(p.device)
+log.info(device_report(device))
+bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle.model.eval()
+params = {k: v for k, v in bundle.model.named_parameters()}
+g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)
+layers_df = pd.read_csv(snakemake.input.layers, sep="\t")
+layers = candidates(layers_df, s["towers"], s["max_layers_per_tower"])
+log.info("searching %d front layers: %s", len(layers), layers)
+
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, max_per_identity=s["max_per_identity"])
+target = es.target_index(p.concept["name"])
+evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, target)
+baseline = evaluator.baseline()
+log.info("original model (search split): %s", baseline)
+criterion = Criterion(s["criterion"]["metric"], s["criterion"]["max"])
+t0 = time.time()
+trials = search_layers(evaluator, params, g_f, layers, criterion, s["rho_start"], s["max_iter"], s["rel_tol"],
+                       progress=log.info)
+best, note = select_trial(trials, baseline, s["max_retain_drop"])
+elapsed = time.time() - t0
+log.info("chose %s rho=%.4g (%s) in %.1fs", best.layer, best.rho, note, elapsed)
+if not note["criterion_met"]:
+    log.warning("NO trial met the forget criterion %s: the closest trial is recorded; raise search.max_iter "
+                "or allow more towers/layers", criterion.describe())
+
+with atomic_path(snakemake.output.trials) as tmp:
+    pd.DataFrame([t.row() for t in trials]).to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+inputs = {k: snakemake.input[k] for k in ("forget", "layers")}
+if snakemake.input.checkpoint:
+    inputs["checkpoint"] = snakemake.input.checkpoint[0] if isinstance(snakemake.input.checkpoint, list) else snakemake.input.checkpoint
+write_json(snakemake.output.selection, {
+    "concept": snakemake.wildcards.concept, "display_name": p.concept["name"],
+    "layer": best.layer, "tower": best.tower, "rho": best.rho, "lambda": best.lam,
+    "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer]",
+    "criterion": criterion.describe(), **note,
+    "selection_rule": SELECTION_RULE, "max_retain_drop": s["max_retain_drop"],
+    "metrics_search_split": best.metrics, "baseline_search_split": baseline,
+    "retain_score": retain_score(best.metrics), "baseline_retain_score": retain_score(baseline),
+    "layers_searched": layers, "search_seconds": elapsed, "seed": p.seed,
+    "model": p.model, "versions": versions(),
+    "inputs_sha256": {k: sha256(v) for k, v in inputs.items()},
+})

@@ -1,0 +1,20 @@
+"""Zero-shot accuracy of the model on the held-out identity and object sets (rule `zeroshot`)."""
+from slug.evaluation import CachedEvaluator, load_eval_set
+from slug.io import write_json
+from slug.models import load_clip, pick_device
+from slug.workflow import device_report, setup
+
+p = snakemake.params
+log = setup(snakemake.log[0], snakemake.threads)
+device = pick_device(p.device)
+log.info(device_report(device))
+bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val)
+m = CachedEvaluator(bundle.model, bundle.tokenizer, es, target=None).baseline()
+result = {"identity_top1": m["retain_id_top1"], "identity_top5": m["retain_id_top5"],
+          "objects_top1": m["objects_top1"], "objects_top5": m["objects_top5"],
+          "n_identities": len(es.id_names), "n_identity_images": len(es.id_labels),
+          "n_object_classes": len(es.obj_names), "n_object_images": len(es.obj_labels),
+          "identity_template": "{name}.", "object_templates": 7, "model": p.model}
+log.info("%s", result)
+write_json(snakemake.output[0], result)
