@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints and the small input functions shared by the rules.
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ NUM_SHARDS = config["data"]["num_shards"]
 CELEBA = config["data"]["celeba_dir"]
 IMAGENET = config["data"]["imagenet_dir"]
 SCRIPTS = "../workflow_scripts"
+CONDA_ENV = "../environment.yml"  # one environment for every rule (the same as the venv)
+WORLD_DIR = os.path.dirname(config["data"]["laion_parquet"])
 
 
 wildcard_constraints:
@@ -45,7 +48,7 @@ def model_checkpoint():
     pre = config["model"]["pretrained"]
     if pre == "train":
         return [f"results/models/{MODEL}/checkpoint.pt"]
-    if "/" in pre or pre.endswith((".pt", ".pth", ".safetensors")):
+    if os.sep in pre or pre.endswith((".pt", ".pth", ".safetensors")):
         return [pre]
     return []
 

@@ -15,5 +15,7 @@ rule curate_forget_set:
         concept=concept_info,
         max_images=config["forget"]["max_images"],
         min_images=config["forget"]["min_images"],
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/curate.py"

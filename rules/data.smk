@@ -7,8 +7,8 @@ if "world" in config:
     rule world:
         output:
             parquet=config["data"]["laion_parquet"],
-            identities=Path(config["data"]["laion_parquet"]).parent.as_posix() + "/identities.json",
-            images=directory(Path(config["data"]["laion_parquet"]).parent.as_posix() + "/images"),
+            identities=os.path.join(WORLD_DIR, "identities.json"),
+            images=directory(os.path.join(WORLD_DIR, "images")),
             celeba_list=f"{CELEBA}/list_identity_celeba.txt",
             celeba_frequent=f"{CELEBA}/frequent_celebs.txt",
             celeba_images=directory(f"{CELEBA}/img_align_celeba"),
@@ -22,6 +22,8 @@ if "world" in config:
         params:
             world=config["world"],
             seed=config["seed"],
+        conda:
+            CONDA_ENV
         script:
             f"{SCRIPTS}/world.py"
 
@@ -32,8 +34,12 @@ else:
             config["data"]["laion_parquet"],
         log:
             "results/logs/laion_metadata.log",
+        benchmark:
+            "results/benchmarks/laion_metadata.tsv"
         params:
             url=config["data"].get("laion_parquet_url", ""),
+        conda:
+            CONDA_ENV
         script:
             f"{SCRIPTS}/fetch_metadata.py"
 
@@ -48,5 +54,7 @@ else:
         params:
             celeba=CELEBA,
             imagenet=IMAGENET,
+        conda:
+            CONDA_ENV
         script:
             f"{SCRIPTS}/external_dataset.py"

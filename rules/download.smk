@@ -13,12 +13,14 @@ rule download_shards:
     benchmark:
         "results/benchmarks/download_shards.tsv"
     params:
-        out_dir=SHARDS_DIR,
+        out_dir=lambda wildcards, output: os.path.dirname(output.tars[0]),
         num_shards=NUM_SHARDS,
         **config["download"],
     threads: config["download"]["processes"]
     resources:
         mem_mb=4000,
         runtime=600,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/download_shards.py"

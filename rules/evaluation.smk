@@ -27,5 +27,7 @@ rule evaluate:
     resources:
         mem_mb=6000,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/evaluate.py"

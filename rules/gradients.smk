@@ -23,6 +23,8 @@ rule retain_gradient:
         mem_mb=8000,
         runtime=120,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/gradients.py"
 
@@ -48,5 +50,7 @@ rule forget_gradient:
         mem_mb=8000,
         runtime=60,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/gradients.py"

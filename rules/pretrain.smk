@@ -22,6 +22,8 @@ rule pretrain:
         mem_mb=6000,
         runtime=60,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/pretrain.py"
 
@@ -44,5 +46,7 @@ rule zeroshot:
     threads: 2
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/zeroshot.py"

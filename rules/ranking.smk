@@ -17,5 +17,7 @@ rule rank_layers:
     params:
         model=model_params(),
         include_layernorm=config["ranking"]["include_layernorm"],
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/rank_layers.py"

@@ -20,9 +20,13 @@ rule report:
         "results/{concept}/report.html",
     log:
         "results/logs/{concept}/report.log",
+    benchmark:
+        "results/benchmarks/{concept}/report.tsv"
     params:
         concept=concept_info,
         config=config,
         stages=STAGES,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/report.py"

@@ -27,5 +27,7 @@ rule search_step:
         mem_mb=6000,
         runtime=120,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/search.py"

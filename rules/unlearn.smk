@@ -16,5 +16,7 @@ rule unlearn:
         "results/benchmarks/{concept}/unlearn.tsv"
     params:
         model=model_params(),
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/unlearn.py"

@@ -106,6 +106,6 @@ def write_forget_tar(samples: Sequence[dict], path: str | Path) -> None:
     from slug.io import atomic_path
 
     with atomic_path(path) as tmp:
-        with wds.TarWriter(str(tmp)) as sink:
+        with wds.TarWriter(str(tmp), mtime=0) as sink:  # reproducible bytes
             for s in samples:
                 sink.write(s)

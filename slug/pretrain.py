@@ -77,7 +77,7 @@ def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
             sched.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
-            res.losses.append(float(loss))
+            res.losses.append(loss.item())
             res.steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{res.losses[-1]:.3f}", refresh=False)

@@ -92,6 +92,8 @@ The SLUG stages from forget gradient to checkpoint took {{ '%.1f' % slug_seconds
 </div>
 
 <h2>Before and after (held-out test split)</h2>
+{% if zs %}<p class="muted">The original model, on the whole held-out sets: identity top-1 {{ fmt(zs.identity_top1) }} over
+{{ zs.n_identities }} names, object top-1 {{ fmt(zs.objects_top1) }} over {{ zs.n_object_classes }} classes.</p>{% endif %}
 <table><tr><th class="l">metric</th><th>original</th><th>unlearned</th><th>change</th></tr>
 {% for key, label in labels.items() %}<tr><td class="l">{{ label }}</td>
 <td>{{ fmtm(key, m.before[key]) }}</td><td>{{ fmtm(key, m.after[key]) }}</td><td>{{ fmtd(key, m.after[key] - m.before[key]) }}</td></tr>
@@ -150,7 +152,7 @@ def _fmt_delta(key: str, v: float | None) -> str:
 
 def concept_report(concept: str, name: str, metrics: dict, selection: dict, trials: pd.DataFrame, layers: pd.DataFrame,
                    forget_stats: dict, images: dict[str, str], times: pd.DataFrame, retain_seconds: float,
-                   config: dict) -> str:
+                   config: dict, zeroshot: dict | None = None) -> str:
     """Render the per-concept report as a single HTML string."""
     from slug.plots import search_trace_plot
 
@@ -169,5 +171,5 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
         trace=trace, trials_html=tshow.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
         fs=forget_stats, times_html=times.to_html(index=False, float_format=lambda x: f"{x:.1f}", border=0, na_rep="–"),
         slug_seconds=slug_seconds,
-        retain_seconds=retain_seconds, cfg=config,
+        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {},
         config_yaml=html.escape(yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False)))

@@ -641,7 +641,7 @@ def write_wds_shard(path: Path, samples) -> int:
     import webdataset as wds
 
     n = 0
-    with wds.TarWriter(str(path)) as sink:
+    with wds.TarWriter(str(path), mtime=0) as sink:  # fixed mtime: reproducible bytes
         for key, img, caption, meta in samples:
             jpg = img if isinstance(img, (bytes, bytearray)) else _jpeg_bytes(img)
             sink.write({"__key__": key, "jpg": jpg, "txt": caption, "json": meta})

@@ -1,13 +1,13 @@
 """Curate the concept's forget set from the shards (rule `curate_forget_set`)."""
 from slug.curation import check_concept_id, concept_pattern, curate, write_forget_tar
 from slug.io import write_json
-from slug.workflow import setup
+from slug.workflow import as_list, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0])
 check_concept_id(snakemake.wildcards.concept)
 terms = p.concept["terms"]
-res = curate(snakemake.input.shards, terms, p.max_images)
+res = curate(as_list(snakemake.input.shards), terms, p.max_images)
 stats = {"concept": snakemake.wildcards.concept, "display_name": p.concept["name"], "terms": terms,
          "rule": f"case-insensitive whole-word regex {concept_pattern(terms).pattern}", **res.stats()}
 log.info("%s", stats)

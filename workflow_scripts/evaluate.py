@@ -4,7 +4,7 @@ from slug.evaluation import CachedEvaluator, cosine_matrix, load_eval_set, match
 from slug.io import write_json
 from slug.models import load_clip, pick_device
 from slug.plots import cosine_plot
-from slug.workflow import device_report, setup
+from slug.workflow import as_list, device_report, setup
 
 p = snakemake.params
 ev = p.evaluation
@@ -18,7 +18,7 @@ es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev
 name = p.concept["name"]
 target = es.target_index(name)
 members = load_pairs([snakemake.input.forget_tar], tf, tok)
-nonmembers = load_pairs(list(snakemake.input.nonmember), tf, tok)
+nonmembers = load_pairs(as_list(snakemake.input.nonmember), tf, tok)
 names = [name] + [n for n in ev["cosine_names"] if n != name and n in es.id_names][:4]
 
 out = {"concept": snakemake.wildcards.concept, "display_name": name, "split": "test (held out from the search)",

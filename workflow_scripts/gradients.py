@@ -3,7 +3,7 @@ from slug.data import load_pairs
 from slug.gradients import candidate_names, forget_gradient, retain_gradient
 from slug.io import atomic_torch_save
 from slug.models import load_clip, pick_device
-from slug.workflow import device_report, setup
+from slug.workflow import as_list, device_report, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
@@ -13,7 +13,7 @@ bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 is_forget = snakemake.rule == "forget_gradient"
 # forget pairs through the eval transform, retain pairs through the training transform (as the reference)
 transform = bundle.preprocess_val if is_forget else bundle.preprocess_train
-images, tokens, _ = load_pairs(snakemake.input.shards, transform, bundle.tokenizer, limit=p.max_samples)
+images, tokens, _ = load_pairs(as_list(snakemake.input.shards), transform, bundle.tokenizer, limit=p.max_samples)
 names = candidate_names(bundle.model, include_layernorm=True)
 log.info("%s gradient over %d pairs, %d candidate tensors", "forget" if is_forget else "retain", len(images), len(names))
 fn = forget_gradient if is_forget else retain_gradient

@@ -5,15 +5,15 @@ from slug.data import load_pairs
 from slug.io import atomic_path
 from slug.models import load_clip, pick_device, save_state_dict
 from slug.pretrain import PretrainConfig, pretrain_clip
-from slug.workflow import device_report, setup
+from slug.workflow import as_list, device_report, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
 log.info(device_report(device))
 bundle = load_clip(p.arch, None, device)
-images, tokens, _ = load_pairs(snakemake.input.shards, bundle.preprocess_val, bundle.tokenizer)
-log.info("training on %d pairs from %d shards", len(images), len(snakemake.input.shards))
+images, tokens, _ = load_pairs(as_list(snakemake.input.shards), bundle.preprocess_val, bundle.tokenizer)
+log.info("training on %d pairs from %d shards", len(images), len(as_list(snakemake.input.shards)))
 res = pretrain_clip(bundle.model, images, tokens, PretrainConfig(seed=p.seed, **p.train))
 log.info("%d steps in %.1fs, loss %.3f -> %.3f", res.steps, res.seconds, res.losses[0], res.losses[-1])
 with atomic_path(snakemake.output.losses) as tmp:

@@ -13,5 +13,6 @@ retain = stage_times({"retain": inp.retain_benchmark})["seconds"].iloc[0] or 0.0
 html = concept_report(
     snakemake.wildcards.concept, p.concept["name"], read_json(inp.metrics), read_json(inp.selection),
     pd.read_csv(inp.trials, sep="\t"), pd.read_csv(inp.layers, sep="\t"), read_json(inp.forget_stats),
-    {k: png_data_uri(inp[k]) for k in ("cosine", "pareto_vision", "pareto_text")}, times, retain, dict(p.config))
+    {k: png_data_uri(inp[k]) for k in ("cosine", "pareto_vision", "pareto_text")}, times, retain, dict(p.config),
+    zeroshot=read_json(inp.zeroshot))
 atomic_write_text(snakemake.output[0], html)

@@ -8,7 +8,7 @@ from slug.io import atomic_path, load_tensor_dict, sha256, write_json
 from slug.models import load_clip, pick_device
 from slug.ranking import candidates
 from slug.search import SELECTION_RULE, Criterion, retain_score, search_layers, select_trial
-from slug.workflow import device_report, setup, versions
+from slug.workflow import as_list, device_report, setup, versions
 
 p = snakemake.params
 s = p.search
@@ -43,7 +43,7 @@ with atomic_path(snakemake.output.trials) as tmp:
     pd.DataFrame([t.row() for t in trials]).to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 inputs = {k: snakemake.input[k] for k in ("forget", "layers")}
 if snakemake.input.checkpoint:
-    inputs["checkpoint"] = snakemake.input.checkpoint[0] if isinstance(snakemake.input.checkpoint, list) else snakemake.input.checkpoint
+    inputs["checkpoint"] = as_list(snakemake.input.checkpoint)[0]
 write_json(snakemake.output.selection, {
     "concept": snakemake.wildcards.concept, "display_name": p.concept["name"],
     "layer": best.layer, "tower": best.tower, "rho": best.rho, "lambda": best.lam,

@@ -1,0 +1,55 @@
+"""Configs validate against the schema; bad values get errors naming the key and what is allowed."""
+import copy
+
+import pytest
+
+from slug.config import ConfigError, load_yaml, validate_config
+from conftest import REPO
+
+
+@pytest.fixture
+def demo():
+    return load_yaml(REPO / "config.yaml")
+
+
+def test_shipped_configs_validate_and_get_defaults(demo):
+    cfg = validate_config(demo)
+    assert cfg["search"]["criterion"] == {"metric": "forget_top5", "max": 0.0}
+    assert cfg["forget"]["min_images"] == 1  # a default filled in from the schema
+    for name in ("paper-vit-b-32.yaml",):
+        paper = validate_config(load_yaml(REPO / "configs" / name))
+        assert "world" not in paper and paper["model"]["pretrained"] == "laion400m_e32"
+
+
+@pytest.mark.parametrize("path,value,expected", [
+    (("search", "max_iter"), 0, r"config key 'search.max_iter': 0 is less than the minimum of 1 \(allowed: >= 1"),
+    (("search", "criterion", "metric"), "forget_top3", r"'search.criterion.metric'.*allowed: one of \['forget_top1', 'forget_top5'\]"),
+    (("seed",), "zero", r"config key 'seed': 'zero' is not of type 'integer'"),
+    (("forget", "max_images"), -5, r"'forget.max_images'"),
+])
+def test_bad_values_name_the_key_and_the_allowed_range(demo, path, value, expected):
+    bad = copy.deepcopy(demo)
+    node = bad
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=expected):
+        validate_config(bad)
+
+
+def test_unknown_key_and_bad_concept_id_are_refused(demo):
+    bad = copy.deepcopy(demo)
+    bad["serach"] = {}
+    with pytest.raises(ConfigError, match="Additional properties are not allowed \\('serach' was unexpected\\)"):
+        validate_config(bad)
+    bad = copy.deepcopy(demo)
+    bad["concepts"]["Elon Musk"] = {"name": "Elon Musk"}
+    with pytest.raises(ConfigError, match="config key 'concepts'"):
+        validate_config(bad)
+
+
+def test_retain_shard_out_of_range_is_refused(demo):
+    bad = copy.deepcopy(demo)
+    bad["data"]["retain_shards"] = [7]
+    with pytest.raises(ConfigError, match=r"data.retain_shards.*0 .. data.num_shards-1 = 2"):
+        validate_config(bad)

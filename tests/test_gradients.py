@@ -1,0 +1,88 @@
+"""Forget and retain gradients on a real (tiny) open_clip model."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slug.gradients import candidate_names, forget_gradient, retain_gradient, tower_of
+
+
+@pytest.fixture
+def batch(tiny_clip):
+    torch.manual_seed(1)
+    images = torch.randn(7, 3, 32, 32)
+    tokens = tiny_clip.tokenizer([f"a photo of person {i}" for i in range(7)])
+    return images, tokens
+
+
+def test_candidates_follow_the_reference_filter(tiny_clip):
+    names = candidate_names(tiny_clip.model, include_layernorm=True)
+    assert "visual.proj" in names and "text_projection" in names
+    assert "visual.transformer.resblocks.1.attn.out_proj.weight" in names
+    assert "transformer.resblocks.0.mlp.c_fc.weight" in names and "visual.ln_post.weight" in names
+    assert not any(("bias" in n) or ("embedding" in n) or (n == "logit_scale") for n in names)
+    no_ln = candidate_names(tiny_clip.model, include_layernorm=False)
+    assert "visual.ln_post.weight" not in no_ln and "ln_final.weight" not in no_ln
+    assert {tower_of(n) for n in names} == {"vision", "text"}
+
+
+def test_forget_gradient_matches_finite_differences(tiny_clip, batch):
+    model = tiny_clip.model.double()
+    images, tokens = batch[0].double(), batch[1]
+    names = ["visual.transformer.resblocks.1.attn.out_proj.weight", "transformer.resblocks.0.mlp.c_fc.weight",
+             "text_projection"]
+    g = forget_gradient(model, images, tokens, names, batch_size=3, progress=False)
+
+    def mean_cos():
+        with torch.no_grad():
+            i, t = model(images, tokens)[:2]
+            return F.cosine_similarity(i, t, dim=-1).mean().item()
+
+    params = dict(model.named_parameters())
+    torch.manual_seed(2)
+    for n in names:
+        d = torch.randn_like(params[n])
+        eps = 1e-5
+        with torch.no_grad():
+            params[n].add_(eps * d)
+            up = mean_cos()
+            params[n].sub_(2 * eps * d)
+            down = mean_cos()
+            params[n].add_(eps * d)
+        fd = (up - down) / (2 * eps)
+        analytic = float((g[n].double() * d).sum())
+        assert analytic == pytest.approx(fd, rel=1e-4, abs=1e-7), n
+
+
+def test_forget_gradient_is_exact_whatever_the_batch_size(tiny_clip, batch):
+    names = candidate_names(tiny_clip.model)
+    a = forget_gradient(tiny_clip.model, *batch, names, batch_size=2, progress=False)
+    b = forget_gradient(tiny_clip.model, *batch, names, batch_size=7, progress=False)
+    for n in names:
+        torch.testing.assert_close(a[n], b[n], atol=1e-6, rtol=1e-4)
+    # and the model is left as it was: no grads, the same requires_grad flags
+    assert all(p.grad is None and p.requires_grad for p in tiny_clip.model.parameters())
+
+
+def test_retain_gradient_is_the_batch_size_weighted_mean_of_contrastive_losses(tiny_clip, batch):
+    from open_clip.loss import ClipLoss
+
+    images, tokens = batch
+    names = ["visual.proj", "transformer.resblocks.1.attn.in_proj_weight"]
+    g = retain_gradient(tiny_clip.model, images, tokens, names, batch_size=4, progress=False)
+    params = dict(tiny_clip.model.named_parameters())
+    expected = {n: torch.zeros_like(params[n]) for n in names}
+    for lo, hi in ((0, 4), (4, 7)):
+        tiny_clip.model.zero_grad()
+        out = tiny_clip.model(images[lo:hi], tokens[lo:hi])
+        ClipLoss()(*out[:3]).backward()
+        for n in names:
+            expected[n] += params[n].grad * (hi - lo) / 7
+    tiny_clip.model.zero_grad()
+    for n in names:
+        torch.testing.assert_close(g[n], expected[n], atol=1e-6, rtol=1e-4)
+        assert g[n].abs().sum() > 0
+
+
+def test_empty_forget_set_is_refused(tiny_clip):
+    with pytest.raises(ValueError, match="forget set is empty"):
+        forget_gradient(tiny_clip.model, torch.zeros(0, 3, 32, 32), torch.zeros(0, 32, dtype=torch.long), ["visual.proj"])

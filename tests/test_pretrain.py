@@ -1,0 +1,25 @@
+"""Pretraining the demo CLIP: the loss falls and the checkpoint reloads through open_clip."""
+import open_clip
+import torch
+
+from slug.data import load_pairs
+from slug.models import load_clip, register_configs, save_state_dict
+from slug.pretrain import PretrainConfig, pretrain_clip
+
+
+def test_tiny_pretraining_lowers_loss_and_checkpoint_reloads_identically(tiny_world, tiny_clip, tmp_path):
+    images, tokens, _ = load_pairs([tiny_world / "nonmember" / "00000.tar"], tiny_clip.preprocess_val, tiny_clip.tokenizer)
+    res = pretrain_clip(tiny_clip.model, images, tokens,
+                        PretrainConfig(epochs=30, batch_size=10, lr=3e-3, warmup_steps=5), progress=False)
+    first = sum(res.losses[:3]) / 3
+    last = sum(res.losses[-3:]) / 3
+    assert res.steps == 60 and last < 0.7 * first
+
+    path = tmp_path / "ckpt.pt"
+    save_state_dict(tiny_clip.model, path)
+    register_configs()
+    model, _, _ = open_clip.create_model_and_transforms("SLUG-Tiny-ViT", pretrained=str(path))
+    for (n, a), (_, b) in zip(tiny_clip.model.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), n
+    reloaded = load_clip("SLUG-Tiny-ViT", str(path)).model
+    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))

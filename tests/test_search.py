@@ -1,0 +1,59 @@
+"""The step-size search and the selection rule."""
+import math
+
+import pytest
+import torch
+
+from slug.search import Criterion, SearchTrial, bisect_rho, make_delta, select_trial
+
+
+@pytest.mark.parametrize("threshold", [0.013, 0.1, 0.37, 2.9])
+def test_bisection_finds_the_threshold_of_a_monotone_criterion(threshold):
+    calls = []
+
+    def evaluate(rho):
+        calls.append(rho)
+        return {"forget_top5": 1.0 if rho < threshold else 0.0}
+
+    trials = bisect_rho(evaluate, Criterion(), rho_start=0.1, max_iter=30, rel_tol=0.01)
+    passing = [r for r, _, ok in trials if ok]
+    failing = [r for r, _, ok in trials if not ok]
+    best = min(passing)
+    assert best >= threshold and best <= threshold * 1.011  # within the relative tolerance
+    assert all(r < threshold for r in failing)
+    assert len(calls) == len(trials) <= 30
+    if threshold > 0.1:  # doubling phase first
+        assert trials[1][0] == pytest.approx(0.2)
+
+
+def test_bisection_respects_max_iter():
+    trials = bisect_rho(lambda r: {"forget_top5": 1.0 if r < 0.3 else 0.0}, Criterion(), 0.1, max_iter=4, rel_tol=1e-9)
+    assert [round(r, 6) for r, _, _ in trials] == [0.1, 0.2, 0.4, 0.3]
+
+
+def test_delta_has_the_requested_relative_size_and_points_against_the_gradient():
+    theta, g = torch.randn(6, 5), torch.randn(6, 5)
+    delta, lam = make_delta(theta, g, 0.25)
+    assert lam > 0
+    assert float(delta.norm() / theta.norm()) == pytest.approx(0.25, rel=1e-5)
+    assert float((delta * g).sum()) < 0
+
+
+def _trial(rho, forget, retain_id, objects, layer="l"):
+    m = {"forget_top5": forget, "forget_top1": forget, "retain_id_top1": retain_id, "objects_top1": objects}
+    return SearchTrial(layer, "vision", 0, rho, rho, forget == 0.0, m)
+
+
+def test_selection_prefers_retain_among_passing_trials_then_smaller_rho():
+    base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
+    trials = [_trial(0.1, 0.2, 0.9, 0.8), _trial(0.2, 0.0, 0.85, 0.8), _trial(0.3, 0.0, 0.87, 0.8, "m"),
+              _trial(0.4, 0.0, 0.87, 0.8, "n")]
+    best, note = select_trial(trials, base, max_retain_drop=0.05)
+    assert (best.layer, best.rho) == ("m", 0.3)
+    assert note["criterion_met"] and note["n_meeting_criterion"] == 3 and note["retain_bound_met"]
+
+
+def test_selection_flags_when_nothing_meets_the_criterion():
+    base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
+    best, note = select_trial([_trial(0.1, 0.5, 0.9, 0.8), _trial(0.2, 0.1, 0.5, 0.5)], base, 0.02)
+    assert not note["criterion_met"] and best.rho == 0.2

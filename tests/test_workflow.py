@@ -1,0 +1,125 @@
+"""Real Snakemake runs of the whole workflow on a tiny world and a tiny model."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+pytestmark = pytest.mark.slow
+
+
+def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def jobs_of(dry_run_output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    table = dry_run_output.split("Job stats:")[-1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("wf")
+    shutil.copy(REPO / "tests" / "configs" / "tiny.yaml", work / "config.yaml")
+    smk(work, "results/elon_musk/report.html", "--cores", "2")
+    return work
+
+
+def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    sel = json.loads((run / "results/elon_musk/selection.json").read_text())
+    assert sel["criterion_met"] and sel["criterion"] == "forget_top1 <= 0"
+    assert sel["metrics_search_split"]["forget_top1"] == 0.0
+    assert sel["baseline_search_split"]["forget_top1"] > 0.5  # there was something to forget
+    drop = sel["baseline_retain_score"] - sel["retain_score"]
+    assert drop <= cfg["search"]["max_retain_drop"] + 1e-9
+    assert sel["lambda"] > 0 and sel["layer"] in sel["layers_searched"]
+    assert set(sel["inputs_sha256"]) >= {"forget", "layers", "checkpoint"}
+
+    metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
+    assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]
+    assert 0 <= metrics["after"]["mia_mean"] <= 100 and metrics["n_forget_pairs"] > 10
+
+
+def test_unlearned_checkpoint_and_delta(run):
+    import torch
+
+    from slug.io import load_tensor_dict
+    from slug.models import load_clip
+
+    sel = json.loads((run / "results/elon_musk/selection.json").read_text())
+    delta = load_tensor_dict(run / "results/elon_musk/unlearned/delta.pt")
+    assert list(delta) == [sel["layer"]]
+    base = load_clip("SLUG-Tiny-ViT", str(run / "results/models/tiny/checkpoint.pt")).model.state_dict()
+    new = load_clip("SLUG-Tiny-ViT", str(run / "results/elon_musk/unlearned/checkpoint.pt")).model.state_dict()
+    changed = [k for k in base if not torch.equal(base[k], new[k])]
+    assert changed == [sel["layer"]]
+    torch.testing.assert_close(new[sel["layer"]], base[sel["layer"]] + delta[sel["layer"]])
+    rho = float(delta[sel["layer"]].norm() / base[sel["layer"]].norm())
+    assert rho == pytest.approx(sel["rho"], rel=1e-4)
+
+
+def test_report_is_self_contained(run):
+    html = (run / "results/elon_musk/report.html").read_text()
+    assert "Unlearning “Elon Musk” with SLUG" in html
+    assert html.count("data:image/png;base64,") >= 4
+    assert not re.search(r"""(src|href)=["']https?://""", html)
+    for section in ("Before and after", "Layer ranking", "Step-size search", "Time of each stage", "Provenance"):
+        assert section in html
+    layers = (run / "results/elon_musk/layers.tsv").read_text().splitlines()
+    assert layers[0].split("\t")[:5] == ["layer", "tower", "importance", "alignment", "param_norm"]
+
+
+def test_second_concept_reuses_model_shards_and_retain_gradient(run):
+    jobs = jobs_of(smk(run, "-n", "results/jeff_bezos/report.html").stdout)
+    assert jobs.get("forget_gradient") == 1 and jobs.get("search_step") == 1
+    for shared in ("world", "download_shards", "pretrain", "retain_gradient", "zeroshot"):
+        assert shared not in jobs
+
+
+def test_batch_target_builds_one_retain_gradient_and_nothing_is_stale(run):
+    assert "Nothing to be done" in smk(run, "-n", "results/elon_musk/report.html").stdout
+    jobs = jobs_of(smk(run, "-n", "all").stdout)
+    assert jobs.get("report") == 1 and "retain_gradient" not in jobs  # elon is done; jeff still to do
+
+
+def test_changing_a_search_parameter_reruns_only_the_search_and_what_follows(run):
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["search"]["max_iter"] = 5
+    alt = run / "alt.yaml"
+    alt.write_text(yaml.safe_dump(cfg))
+    jobs = jobs_of(smk(run, "-n", "results/elon_musk/report.html", "--configfile", str(alt)).stdout)
+    assert set(jobs) == {"search_step", "unlearn", "evaluate", "report"}
+
+
+def test_concept_without_matches_fails_clearly_and_leaves_nothing(run):
+    proc = smk(run, "results/nobody_here/forget.tar", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    log = (run / "results/logs/nobody_here/curate_forget_set.log").read_text()
+    assert "concept 'nobody_here': 0 forget pairs found" in log and "Nobody Here" in log
+    assert not (run / "results/nobody_here/forget.tar").exists()
+    assert not (run / "results/nobody_here/forget_stats.json").exists()
+
+
+def test_lint_is_clean_and_the_paper_config_builds_its_dag(tmp_path):
+    lint = smk(REPO, "--lint", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    dry = smk(tmp_path, "-n", "--configfile", str(REPO / "configs" / "paper-vit-b-32.yaml"))
+    jobs = jobs_of(dry.stdout)
+    assert jobs["retain_gradient"] == 1 and jobs["forget_gradient"] == 5 and "pretrain" not in jobs
+    assert "laion_metadata" in jobs and "world" not in jobs
