@@ -43,7 +43,8 @@ def check_shard(path: str | Path) -> None:
         with tarfile.open(path) as tf:
             members = tf.getmembers()
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise ValueError(f"shard {path} is truncated or corrupt ({e}): delete it and re-run the download rule") from None
+        detail = " ".join(str(e).split())
+        raise ValueError(f"shard {path} is truncated or corrupt ({detail}): delete it and re-run the download rule") from None
     if not any(m.name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for m in members):
         raise ValueError(f"shard {path} holds no images: delete it and re-run the download rule")
 

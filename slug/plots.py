@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -39,6 +40,8 @@ def pareto_plot(df: pd.DataFrame, tower: str, path: str | Path, title: str = "")
         ax.plot(front.alignment.clip(lower=1e-8), front.importance, color="tab:red", lw=0.8, alpha=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7, loc="best", title="Pareto front", title_fontsize=8)
     ax.set_xlabel("gradient alignment |cos(g_forget, g_retain)|")
     ax.set_ylabel("importance ||g_forget|| / ||theta||")
@@ -48,7 +51,7 @@ def pareto_plot(df: pd.DataFrame, tower: str, path: str | Path, title: str = "")
 
 def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], path: str | Path) -> None:
     """Side-by-side heatmaps of the image x name cosine matrices before and after unlearning."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"wspace": 0.55})
     vmin, vmax = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
     for ax, mat, title in zip(axes, (before, after), ("original", "unlearned")):
         sns.heatmap(pd.DataFrame(mat, index=names, columns=names), annot=True, fmt=".2f", cmap="viridis",
@@ -56,6 +59,7 @@ def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], pat
         ax.set_xlabel("text: '{name}.'")
         ax.set_ylabel("images of")
         ax.set_title(title)
+        ax.tick_params(axis="x", labelrotation=35)
     _save(fig, path)
 
 

@@ -1,0 +1,79 @@
+"""Bad input gets a clear error naming the input and the fix (a first slice of the reliability issue)."""
+import pickle
+
+import pytest
+import torch
+
+from slug.data import check_shard, read_celeba
+from slug.io import atomic_path, load_tensor_dict
+from slug.models import load_clip
+
+
+class _Payload:
+    def __reduce__(self):  # would run a command if unpickled with weights_only=False
+        import os
+        return (os.system, ("touch /tmp/slug-pwned",))
+
+
+def test_pickle_payload_is_refused_and_never_executed(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.zeros(1), "x": _Payload()}, path)
+    with pytest.raises(ValueError, match="refused to load.*weights_only=True"):
+        load_tensor_dict(path)
+    import os
+    assert not os.path.exists("/tmp/slug-pwned")
+
+
+def test_nan_gradients_are_refused(tmp_path):
+    path = tmp_path / "g.pt"
+    torch.save({"visual.proj": torch.tensor([1.0, float("nan")])}, path)
+    with pytest.raises(ValueError, match="NaN or Inf.*visual.proj.*recompute"):
+        load_tensor_dict(path, check_finite=True)
+
+
+def test_checkpoint_that_is_not_a_state_dict_or_has_wrong_shapes(tiny_clip, tmp_path):
+    bad = tmp_path / "list.pt"
+    torch.save([torch.zeros(1)], bad)
+    with pytest.raises(ValueError, match="expected a dict of name -> tensor"):
+        load_clip("SLUG-Tiny-ViT", str(bad))
+    state = {k: v.clone() for k, v in tiny_clip.model.state_dict().items()}
+    state["visual.proj"] = torch.zeros(3, 3)
+    wrong = tmp_path / "wrong.pt"
+    torch.save(state, wrong)
+    with pytest.raises(ValueError, match=r"shape mismatches visual.proj: file \(3, 3\).*model.arch"):
+        load_clip("SLUG-Tiny-ViT", str(wrong))
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model architecture 'ViT-Q-99'.*list_models"):
+        load_clip("ViT-Q-99")
+
+
+@pytest.mark.parametrize("content,match", [(b"", "empty"), (b"not a tar at all" * 40, "truncated or corrupt")])
+def test_empty_or_corrupt_shards(tmp_path, content, match):
+    path = tmp_path / "00000.tar"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"shard .*00000.tar is {match}.*re-run the download rule"):
+        check_shard(path)
+
+
+def test_truncated_shard(tiny_world, tmp_path):
+    data = (tiny_world / "nonmember" / "00000.tar").read_bytes()
+    path = tmp_path / "00000.tar"
+    path.write_bytes(data[: len(data) // 2 + 100])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        check_shard(path)
+
+
+def test_missing_celeba_identity_list(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing CelebA identity list.*list_identity_celeba.txt"):
+        read_celeba(tmp_path)
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
