@@ -83,7 +83,7 @@ forget gradient: <code>θ ← θ − λ·g<sub>forget</sub></code> with λ = {{ 
 (relative size ρ = λ‖g‖/‖θ‖ = {{ '%.4g' % sel.rho }}).
 Forget criterion <code>{{ sel.criterion }}</code> on the search split:
 {% if sel.criterion_met %}<span class="ok">met</span>{% else %}<span class="bad">NOT met by any trial</span>{% endif %}.
-{% if sel.get('retain_bound_met') is not none %}Retain bound (drop ≤ {{ fmt(sel.max_retain_drop) }}):
+{% if sel.get('retain_bound_met') is not none %}Retain bound (identity and object top-1 each drop ≤ {{ '%.1f' % (100 * sel.max_retain_drop) }} pt):
 {% if sel.retain_bound_met %}<span class="ok">met</span>{% else %}<span class="bad">not met</span>{% endif %}.{% endif %}</p>
 <p>On held-out images: forget @5 {{ fmt(m.before.forget_top5) }} → <b>{{ fmt(m.after.forget_top5) }}</b>,
 retain identities @1 {{ fmt(m.before.retain_id_top1) }} → <b>{{ fmt(m.after.retain_id_top1) }}</b>,

@@ -9,8 +9,8 @@ until the bracket is narrower than ``rel_tol`` of its upper end.
 The choice among all trials of all searched layers:
 
 1. *eligible* trials meet the forget criterion (default ``forget_top5 <= 0``, the paper's);
-2. if ``max_retain_drop`` is set, eligible trials whose retain score fell by more than it are
-   set aside, unless none is left;
+2. if ``max_retain_drop`` is set, eligible trials where retain identity top-1 *or* object top-1
+   fell by more than it are set aside, unless none is left;
 3. the chosen trial maximises the retain score
    ``retain = (retain_id_top1 + objects_top1) / 2`` (search split), ties going to the smaller rho.
 """
@@ -38,13 +38,21 @@ class Criterion:
         return f"{self.metric} <= {self.max_value:g}"
 
 
-SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, within max_retain_drop of the "
-                  "original retain score), maximise retain = (retain_id_top1 + objects_top1) / 2 on the "
+SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, those whose retain identity "
+                  "and object top-1 each fell by at most max_retain_drop), maximise retain = (retain_id_top1 + objects_top1) / 2 on the "
                   "search split; ties go to the smaller rho")
+
+
+RETAIN_KEYS = ("retain_id_top1", "objects_top1")
 
 
 def retain_score(metrics: dict) -> float:
     return 0.5 * (metrics["retain_id_top1"] + metrics["objects_top1"])
+
+
+def retain_drops(baseline: dict, metrics: dict) -> float:
+    """The larger of the two retain drops (identities top-1, objects top-1) against the original."""
+    return max(baseline[k] - metrics[k] for k in RETAIN_KEYS)
 
 
 def bisect_rho(evaluate: Callable[[float], dict], meets: Callable[[dict], bool], rho_start: float = 0.1,
@@ -135,8 +143,7 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
     note = {"n_trials": len(trials), "n_meeting_criterion": len(passing), "criterion_met": bool(passing)}
     pool = passing
     if passing and max_retain_drop is not None:
-        base = retain_score(baseline)
-        within = [t for t in passing if base - retain_score(t.metrics) <= max_retain_drop + 1e-12]
+        within = [t for t in passing if retain_drops(baseline, t.metrics) <= max_retain_drop + 1e-12]
         note["n_within_retain_bound"] = len(within)
         note["retain_bound_met"] = bool(within)
         pool = within or passing

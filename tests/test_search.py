@@ -47,10 +47,13 @@ def _trial(rho, forget, retain_id, objects, layer="l"):
 def test_selection_prefers_retain_among_passing_trials_then_smaller_rho():
     base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
     trials = [_trial(0.1, 0.2, 0.9, 0.8), _trial(0.2, 0.0, 0.85, 0.8), _trial(0.3, 0.0, 0.87, 0.8, "m"),
-              _trial(0.4, 0.0, 0.87, 0.8, "n")]
+              _trial(0.4, 0.0, 0.87, 0.8, "n"), _trial(0.25, 0.0, 0.95, 0.74, "x")]
     best, note = select_trial(trials, base, max_retain_drop=0.05)
+    # x has the best mean retain score but its object accuracy fell by 0.06 > 0.05
     assert (best.layer, best.rho) == ("m", 0.3)
-    assert note["criterion_met"] and note["n_meeting_criterion"] == 3 and note["retain_bound_met"]
+    assert note["criterion_met"] and note["n_meeting_criterion"] == 4 and note["n_within_retain_bound"] == 3
+    best, _ = select_trial(trials, base, max_retain_drop=None)
+    assert best.layer == "x"
 
 
 def test_selection_flags_when_nothing_meets_the_criterion():

@@ -7,7 +7,7 @@ from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import atomic_path, load_tensor_dict, sha256, write_json
 from slug.models import load_clip, pick_device
 from slug.ranking import candidates
-from slug.search import SELECTION_RULE, Criterion, retain_score, search_layers, select_trial
+from slug.search import SELECTION_RULE, Criterion, retain_drops, retain_score, search_layers, select_trial
 from slug.workflow import as_list, device_report, setup, versions
 
 p = snakemake.params
@@ -52,6 +52,7 @@ write_json(snakemake.output.selection, {
     "selection_rule": SELECTION_RULE, "max_retain_drop": s["max_retain_drop"],
     "metrics_search_split": best.metrics, "baseline_search_split": baseline,
     "retain_score": retain_score(best.metrics), "baseline_retain_score": retain_score(baseline),
+    "retain_drop": retain_drops(baseline, best.metrics),
     "layers_searched": layers, "search_seconds": elapsed, "seed": p.seed,
     "model": p.model, "versions": versions(),
     "inputs_sha256": {k: sha256(v) for k, v in inputs.items()},
