@@ -7,7 +7,9 @@ from pathlib import Path
 sys.path.insert(0, workflow.basedir)
 from slug.config import validate_config  # noqa: E402
 
-config.update(validate_config(config))
+_validated = validate_config(config)  # defaults filled, keys in canonical order
+config.clear()
+config.update(_validated)
 
 MODEL = config["model"]["name"]
 CONCEPTS = list(config["concepts"])

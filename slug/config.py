@@ -71,4 +71,13 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         if isinstance(idx, list) and max(idx) >= data["num_shards"]:
             raise ConfigError(f"config key 'data.{key}': shard index {max(idx)} does not exist "
                               f"(allowed: 0 .. data.num_shards-1 = {data['num_shards'] - 1})")
-    return cfg
+    return _sorted(cfg)
+
+
+def _sorted(node: Any) -> Any:
+    """Keys in a canonical order, so that reordering a YAML file never looks like a change to Snakemake."""
+    if isinstance(node, dict):
+        return {k: _sorted(node[k]) for k in sorted(node)}
+    if isinstance(node, list):
+        return [_sorted(v) for v in node]
+    return node
