@@ -82,10 +82,15 @@ def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) 
     pat = concept_pattern(terms)
     res = CurationResult(shards=[str(s) for s in shards])
     seen: set[str] = set()
+    matches = []
     for shard, key, img, ext, caption, meta in iter_raw(shards):
         res.scanned += 1
-        if not pat.search(caption):
-            continue
+        if pat.search(caption):
+            matches.append((res.shards.index(str(shard)), key, img, ext, caption, meta))
+    # shard order, then key order: reproducible whatever order img2dataset's threads wrote the tar in
+    matches.sort(key=lambda m: (m[0], m[1]))
+    for shard_idx, key, img, ext, caption, meta in matches:
+        shard = res.shards[shard_idx]
         res.matched += 1
         digest = hashlib.sha256(img).hexdigest()
         if digest in seen:

@@ -76,16 +76,22 @@ def stack_images(images: Iterable[Image.Image], transform: Callable) -> torch.Te
 
 def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Callable,
                limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Read shards into memory: (images [N,3,H,W], tokens [N,L], captions)."""
-    imgs, caps = [], []
-    for s in iter_shards(shards):
-        imgs.append(transform(s.image))
-        caps.append(s.caption)
-        if limit is not None and len(caps) >= limit:
+    """Read shards into memory: (images [N,3,H,W], tokens [N,L], captions).
+
+    Samples are ordered by shard, then by key: img2dataset writes a shard's samples in the order its
+    download threads finish, so the order inside a tar is not reproducible, while the keys are.
+    The transform runs after sorting, so random augmentations are reproducible too.
+    """
+    samples: list[Sample] = []
+    for shard in shards:
+        samples += sorted(iter_shards([shard]), key=lambda s: s.key)
+        if limit is not None and len(samples) >= limit:
             break
-    if not caps:
+    samples = samples[:limit] if limit is not None else samples
+    if not samples:
         raise ValueError(f"no image-text pairs in {list(map(str, shards))}")
-    return torch.stack(imgs), tokenizer(caps), caps
+    caps = [s.caption for s in samples]
+    return torch.stack([transform(s.image) for s in samples]), tokenizer(caps), caps
 
 
 # ------------------------------------------------------------------------------------------

@@ -53,8 +53,14 @@ def read_json(path: str | Path) -> Any:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save through a buffer: the zip's inner folder name then never depends on the temp file name,
+    so the same tensors always give the same bytes (checksums in selection.json are reproducible)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buf.getvalue())
 
 
 def load_tensor_dict(path: str | Path, check_finite: bool = False) -> dict[str, torch.Tensor]:

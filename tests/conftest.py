@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,24 @@ def tiny_world(tmp_path_factory) -> Path:
     write_world(WorldSpec(seed=3, n_identities=8, n_pairs=120, celeba_per_identity=4, imagenet_per_class=4,
                           nonmember_pairs=20, image_size=32), out)
     return out
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real Snakemake CLI on the workflow in ``workdir``."""
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
+    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory) -> Path:
+    """One end-to-end run of the workflow on the tiny world and tiny model (tests/configs/tiny.yaml)."""
+    work = tmp_path_factory.mktemp("wf")
+    shutil.copy(REPO / "tests" / "configs" / "tiny.yaml", work / "config.yaml")
+    smk(work, "results/elon_musk/report.html", "--cores", "2")
+    return work

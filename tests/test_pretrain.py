@@ -23,3 +23,14 @@ def test_tiny_pretraining_lowers_loss_and_checkpoint_reloads_identically(tiny_wo
         assert torch.equal(a, b), n
     reloaded = load_clip("SLUG-Tiny-ViT", str(path)).model
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_pretraining_is_deterministic_for_a_seed(tiny_world):
+    states = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        bundle = load_clip("SLUG-Tiny-ViT")
+        images, tokens, _ = load_pairs([tiny_world / "nonmember" / "00000.tar"], bundle.preprocess_val, bundle.tokenizer)
+        pretrain_clip(bundle.model, images, tokens, PretrainConfig(epochs=2, batch_size=10, seed=7), progress=False)
+        states.append(bundle.model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -2,42 +2,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, smk
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 pytestmark = pytest.mark.slow
-
-
-def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
-    proc = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
-    return proc
 
 
 def jobs_of(dry_run_output: str) -> dict[str, int]:
     """Parse the 'Job stats' table of a dry run into {rule: count}."""
     table = dry_run_output.split("Job stats:")[-1]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("wf")
-    shutil.copy(REPO / "tests" / "configs" / "tiny.yaml", work / "config.yaml")
-    smk(work, "results/elon_musk/report.html", "--cores", "2")
-    return work
 
 
 def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
