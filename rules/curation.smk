@@ -19,3 +19,18 @@ rule curate_forget_set:
         CONDA_ENV
     script:
         f"{SCRIPTS}/curate.py"
+
+
+rule reject_ill_formed_concept:
+    # A guard: a target whose concept id is not snake_case fails here with a message that names it
+    # and the fix, instead of Snakemake's generic "no rule to produce".
+    output:
+        "results/{bad_concept}/report.html",
+    log:
+        "results/logs/rejected/{bad_concept}.log",
+    wildcard_constraints:
+        bad_concept=r"[^/]*[^a-z0-9_/][^/]*",
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/reject_concept.py"

@@ -104,3 +104,11 @@ def test_lint_is_clean_and_the_paper_config_builds_its_dag(tmp_path):
     jobs = jobs_of(dry.stdout)
     assert jobs["retain_gradient"] == 1 and jobs["forget_gradient"] == 5 and "pretrain" not in jobs
     assert "laion_metadata" in jobs and "world" not in jobs
+
+
+def test_ill_formed_concept_target_is_refused_with_the_fix(run):
+    proc = smk(run, "results/Elon Musk/report.html", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    log = (run / "results/logs/rejected/Elon Musk.log").read_text()
+    assert "ill-formed concept name 'Elon Musk'" in log and "e.g. 'elon_musk'" in log
+    assert not (run / "results/Elon Musk/report.html").exists()
