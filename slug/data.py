@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,10 +67,6 @@ def iter_shards(shards: Sequence[str | Path]) -> Iterator[Sample]:
             if isinstance(meta, (bytes, str)):
                 meta = json.loads(meta)
             yield Sample(s["__key__"], s[img_key].convert("RGB"), s["txt"], meta, str(shard))
-
-
-def stack_images(images: Iterable[Image.Image], transform: Callable) -> torch.Tensor:
-    return torch.stack([transform(im) for im in images])
 
 
 def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Callable,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -187,8 +186,3 @@ def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, name
         feats = encode_images(model, es.id_images[es.id_labels == i])
         rows.append((feats @ txt.T).mean(0).numpy())
     return np.stack(rows)
-
-
-def metrics_table(before: dict, after: dict, keys: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({"metric": list(keys), "before": [before.get(k) for k in keys],
-                         "after": [after.get(k) for k in keys]}).assign(change=lambda d: d.after - d.before)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -92,7 +91,3 @@ def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def finite_or_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x

@@ -13,7 +13,6 @@ import torch
 
 from slug.io import atomic_torch_save, load_tensor_dict
 
-log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).parent / "model_configs"
 _registered = False
 
@@ -26,13 +25,6 @@ def register_configs() -> None:
 
         open_clip.add_model_config(CONFIG_DIR)
         _registered = True
-
-
-def known_models() -> list[str]:
-    import open_clip
-
-    register_configs()
-    return open_clip.list_models()
 
 
 @dataclass

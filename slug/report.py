@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
-import io
 import json
 from pathlib import Path
 from typing import Any

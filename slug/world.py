@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -335,7 +334,7 @@ def _obj_cup(c, rng):
 def _obj_key(c, rng):
     col = _jitter(rng, (220, 180, 40), 40)
     c.ellipse(0.1, 0.35, 0.4, 0.65, fill=col)
-    c.ellipse(0.19, 0.44, 0.31, 0.56, fill=(0, 0, 0, 0) if False else _random_colour(rng))
+    c.ellipse(0.19, 0.44, 0.31, 0.56, fill=_random_colour(rng))
     c.rect(0.38, 0.46, 0.9, 0.54, fill=col)
     c.rect(0.75, 0.54, 0.8, 0.66, fill=col)
     c.rect(0.84, 0.54, 0.89, 0.62, fill=col)
@@ -363,7 +362,7 @@ def _obj_star(c, rng):
     c.poly(pts, fill=_jitter(rng, (250, 215, 40), 30))
 
 
-def _obj_moon(c, rng, bg=None):
+def _obj_moon(c, rng):
     c.ellipse(0.2, 0.15, 0.8, 0.85, fill=_jitter(rng, (245, 240, 190), 15))
     c.ellipse(0.38, 0.08, 0.95, 0.75, fill=_jitter(rng, (20, 25, 60), 15))
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from slug.evaluation import CachedEvaluator, EvalSet, load_eval_set, mia_score
+from slug.evaluation import CachedEvaluator, load_eval_set, mia_score
 
 
 def test_mia_is_chance_on_identical_distributions_and_perfect_on_separable_ones():

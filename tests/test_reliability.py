@@ -1,5 +1,4 @@
 """Bad input gets a clear error naming the input and the fix (a first slice of the reliability issue)."""
-import pickle
 
 import pytest
 import torch

@@ -1,5 +1,4 @@
 """The step-size search and the selection rule."""
-import math
 
 import pytest
 import torch

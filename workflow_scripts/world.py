@@ -1,7 +1,6 @@
 """Generate the demo world (rule `world`)."""
 from pathlib import Path
 
-from slug.io import write_json
 from slug.workflow import setup
 from slug.world import WorldSpec, write_world
 
