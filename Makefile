@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo test lint dag clean clean-results
+.PHONY: install demo test bench lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 ## test: the test suite (unit tests + real Snakemake runs on a tiny world)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## bench: cost ratios of the search's cached evaluation (prints ratios; see benchmarks/RESULTS.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/search_eval.py
+	$(BIN)/python benchmarks/search_eval.py --arch ViT-B-32-quickgelu --images 120 --objects 50 --repeats 1
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
