@@ -25,6 +25,7 @@ include: "rules/ranking.smk"
 include: "rules/search.smk"
 include: "rules/unlearn.smk"
 include: "rules/evaluation.smk"
+include: "rules/diffusion.smk"
 include: "rules/report.smk"
 
 

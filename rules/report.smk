@@ -16,6 +16,7 @@ rule report:
         benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=STAGES),
         retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
         zeroshot=f"results/models/{MODEL}/zeroshot.json",
+        **SD_REPORT_INPUTS,  # rules/diffusion.smk: none unless diffusion.enabled
     output:
         "results/{concept}/report.html",
     log:

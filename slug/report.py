@@ -118,6 +118,29 @@ Selection: {{ sel.selection_rule }}.</p>
 <img src="{{ trace }}" alt="search trace">
 <details><summary>All trials</summary>{{ trials_html|safe }}</details>
 
+{% if sd %}
+<h2>Stable Diffusion: generation through the edited text encoder</h2>
+{% set sm = sd.metrics %}
+<p>The same SLUG step, in the text encoder of a text-to-image pipeline ({{ sm.diffusion_model }}):
+<code>{{ sm.layer }}</code>, ρ = {{ '%.4g' % sm.rho }} ({{ sm.edit }}{% if sm.edit == 'search' %}: generation-aware step search{% endif %}).
+The original CLIP classifies each generated image zero-shot among the generator's {{ sm.identities|length }} identities
+(chance {{ fmt(sm.chance_identity) }}) or {{ sm.objects|length }} objects; same prompts and same initial noise
+(seed {{ sm.sampler.noise_seed }}) before and after; {{ sm.sampler.steps }} {{ sm.sampler.scheduler }} steps, guidance {{ sm.sampler.guidance }}.</p>
+<table><tr><th class="l">recognition rate of the prompted subject</th><th>before</th><th>after</th><th>change</th></tr>
+{% for key, label in [('target', 'target: ' ~ name ~ ' (' ~ sm.n_images.target ~ ' images)'), ('identities', 'other identities (mean)'), ('objects', 'objects (mean)')] %}
+<tr><td class="l">{{ label }}</td><td>{{ fmt(sm[key ~ '_before']) }}</td><td>{{ fmt(sm[key ~ '_after']) }}</td>
+<td>{{ '%+.1f pt' % (100 * (sm[key ~ '_after'] - sm[key ~ '_before'])) }}</td></tr>{% endfor %}
+</table>
+<p>{% for k, ok in sm.checks.items() %}{{ k.replace('_', ' ') }}: {% if ok %}<span class="ok">yes</span>{% else %}<span class="bad">no</span>{% endif %} · {% endfor %}
+generation {{ sm.generation_seconds.before }} s before, {{ sm.generation_seconds.after }} s after{% if sm.train %} · UNet training {{ sm.train.train_seconds }} s ({{ sm.train.steps_done }} steps){% endif %}.</p>
+<p><b>Target prompts</b> (before | after)</p>
+<p><img src="{{ sd.target_before }}" alt="target before" style="max-width:49%"> <img src="{{ sd.target_after }}" alt="target after" style="max-width:49%"></p>
+<p><b>Retain prompts</b>, one image per other identity and object (before | after)</p>
+<p><img src="{{ sd.retain_before }}" alt="retain before" style="max-width:49%"> <img src="{{ sd.retain_after }}" alt="retain after" style="max-width:49%"></p>
+<details><summary>Per subject</summary><table><tr><th class="l">subject</th><th>before</th><th>after</th></tr>
+{% for s, r in sm.per_subject.items() %}<tr><td class="l">{{ s }}</td><td>{{ fmt(r.before) }}</td><td>{{ fmt(r.after) }}</td></tr>{% endfor %}</table></details>
+{% endif %}
+
 <h2>Data</h2>
 <table><tr><th class="l">item</th><th>value</th></tr>
 <tr><td class="l">captions scanned for the forget set</td><td>{{ fs.samples_scanned }} in {{ fs.shards_scanned|length }} shard(s)</td></tr>
@@ -150,7 +173,7 @@ def _fmt_delta(key: str, v: float | None) -> str:
 
 def concept_report(concept: str, name: str, metrics: dict, selection: dict, trials: pd.DataFrame, layers: pd.DataFrame,
                    forget_stats: dict, images: dict[str, str], times: pd.DataFrame, retain_seconds: float,
-                   config: dict, zeroshot: dict | None = None) -> str:
+                   config: dict, zeroshot: dict | None = None, sd: dict | None = None) -> str:
     """Render the per-concept report as a single HTML string."""
     from slug.plots import search_trace_plot
 
@@ -169,5 +192,5 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
         trace=trace, trials_html=tshow.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
         fs=forget_stats, times_html=times.to_html(index=False, float_format=lambda x: f"{x:.1f}", border=0, na_rep="–"),
         slug_seconds=slug_seconds,
-        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {},
+        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {}, sd=sd,
         config_yaml=yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False))

@@ -5,6 +5,8 @@ from slug.io import atomic_write_text, read_json
 from slug.report import concept_report, png_data_uri, stage_times
 from slug.workflow import setup
 
+SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
+
 p = snakemake.params
 inp = snakemake.input
 setup(snakemake.log[0])
@@ -14,5 +16,7 @@ html = concept_report(
     snakemake.wildcards.concept, p.concept["name"], read_json(inp.metrics), read_json(inp.selection),
     pd.read_csv(inp.trials, sep="\t"), pd.read_csv(inp.layers, sep="\t"), read_json(inp.forget_stats),
     {k: png_data_uri(inp[k]) for k in ("cosine", "pareto_vision", "pareto_text")}, times, retain, dict(p.config),
-    zeroshot=read_json(inp.zeroshot))
+    zeroshot=read_json(inp.zeroshot),
+    sd={"metrics": read_json(inp.sd_metrics), **{k: png_data_uri(inp[f"sd_{k}"]) for k in SD_GRIDS}}
+    if "sd_metrics" in inp.keys() else None)
 atomic_write_text(snakemake.output[0], html)

@@ -1,0 +1,131 @@
+# Stable Diffusion unlearning through the CLIP text encoder (diffusion.enabled): the concept's SLUG
+# edit of one text layer, carried into a diffusers StableDiffusionPipeline, judged on generated images.
+#   demo: train a small pixel-space UNet on the demo world, conditioned on the demo CLIP's text tower;
+#   paper (configs/paper-sd15.yaml, paper-sd21.yaml): a local copy of the real pipeline.
+SD = config["diffusion"]
+SD_DEMO = SD["model"] == "train"
+
+
+from slug.curation import display_name  # noqa: E402
+
+SD_MODEL_INPUTS = (
+    {"unet": f"results/models/{MODEL}/sd/unet", "info": f"results/models/{MODEL}/sd/train.json"}
+    if SD_DEMO
+    else {"pipeline": f"{SD['pipeline_dir']}/model_index.json"}
+)
+SD_PARAMS = {
+    "diffusion": SD,
+    "model": model_params(),
+    "seed": config["seed"],
+    "device": config["device"],
+    "concept_names": [display_name(c, config["concepts"]) for c in CONCEPTS],
+}
+SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
+# The report's Stable Diffusion section inputs (none unless diffusion.enabled), used by rules/report.smk.
+SD_REPORT_INPUTS = (
+    {"sd_metrics": "results/{concept}/sd/sd_metrics.json", **{f"sd_{g}": f"results/{{concept}}/sd/{g}.png" for g in SD_GRIDS}}
+    if SD["enabled"]
+    else {}
+)
+
+
+if SD_DEMO:
+
+    rule sd_train:
+        input:
+            identities=os.path.join(WORLD_DIR, "identities.json"),
+            checkpoint=model_checkpoint(),
+        output:
+            unet=directory("results/models/{model}/sd/unet"),
+            loss="results/models/{model}/sd/train_loss.tsv",
+            info="results/models/{model}/sd/train.json",
+        log:
+            "results/logs/sd/{model}/sd_train.log",
+        benchmark:
+            "results/benchmarks/sd/{model}/sd_train.tsv"
+        params:
+            **SD_PARAMS,
+        threads: 2
+        resources:
+            mem_mb=4000,
+            runtime=30,
+            gpu=1,
+        conda:
+            CONDA_ENV
+        script:
+            f"{SCRIPTS}/sd_train.py"
+
+else:
+
+    rule sd_external_model:
+        # Real Stable Diffusion weights are a licensed download: this rule only checks for them.
+        output:
+            f"{SD['pipeline_dir']}/model_index.json",
+        log:
+            "results/logs/sd/external_model.log",
+        params:
+            model=SD["model"],
+            pipeline_dir=SD["pipeline_dir"],
+        conda:
+            CONDA_ENV
+        script:
+            f"{SCRIPTS}/sd_external_model.py"
+
+
+rule sd_search:
+    input:
+        **SD_MODEL_INPUTS,
+        layers="results/{concept}/layers.tsv",
+        forget="results/{concept}/forget_grads.pt",
+        checkpoint=model_checkpoint(),
+        clip_delta=["results/{concept}/unlearned/delta.pt"] if SD["edit"] == "clip" else [],
+    output:
+        trials="results/{concept}/sd/search.tsv",
+        selection="results/{concept}/sd/selection.json",
+        delta="results/{concept}/sd/delta.pt",
+    log:
+        "results/logs/{concept}/sd_search.log",
+    benchmark:
+        "results/benchmarks/{concept}/sd_search.tsv"
+    params:
+        **SD_PARAMS,
+        concept=concept_info,
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/sd_search.py"
+
+
+rule sd_evaluate:
+    input:
+        **SD_MODEL_INPUTS,
+        selection="results/{concept}/sd/selection.json",
+        delta="results/{concept}/sd/delta.pt",
+        checkpoint=model_checkpoint(),
+    output:
+        metrics="results/{concept}/sd/sd_metrics.json",
+        target_before="results/{concept}/sd/target_before.png",
+        target_after="results/{concept}/sd/target_after.png",
+        retain_before="results/{concept}/sd/retain_before.png",
+        retain_after="results/{concept}/sd/retain_after.png",
+    log:
+        "results/logs/{concept}/sd_evaluate.log",
+    benchmark:
+        "results/benchmarks/{concept}/sd_evaluate.tsv"
+    params:
+        **SD_PARAMS,
+        concept=concept_info,
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/sd_evaluate.py"

@@ -1,0 +1,55 @@
+"""Train the demo's pixel-space text-to-image UNet on the demo world (rule `sd_train`)."""
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from slug import diffusion as D
+from slug.hf_clip import clip_tokenizer, convert_text_tower
+from slug.io import atomic_path, write_json
+from slug.models import load_clip
+from slug.workflow import setup, versions
+from slug.world import Identity
+
+p = snakemake.params
+cfg = p.diffusion
+log = setup(snakemake.log[0], snakemake.threads, p.seed)
+bundle = load_clip(p.model["arch"], p.model["pretrained"])
+world = [Identity(**d) for d in json.loads(Path(snakemake.input.identities).read_text())]
+subjects = D.resolve_subjects(cfg, p.concept_names, [i.name for i in world])
+log.info("generator subjects: %d identities %s, %d objects %s", len(subjects.identities), subjects.identities,
+         len(subjects.objects), subjects.objects)
+tr = cfg["train"]
+t0 = time.time()
+images, captions, labels = D.render_training_set(world, subjects, tr["images"], cfg["resolution"], p.seed)
+log.info("rendered %d training images in %.1fs", len(images), time.time() - t0)
+ctx = int(bundle.model.positional_embedding.shape[0])
+encoder, tokenizer = convert_text_tower(bundle.model), clip_tokenizer(ctx)
+torch.manual_seed(p.seed)
+unet = D.demo_unet(encoder.config.hidden_size, cfg["resolution"], tr["channels"])
+log.info("UNet2DConditionModel: %d parameters", sum(q.numel() for q in unet.parameters()))
+t0 = time.time()
+logs = D.train_demo_unet(unet, encoder, tokenizer, images, captions, steps=tr["steps"], batch_size=tr["batch_size"],
+                         lr=tr["lr"], cond_dropout=tr["cond_dropout"], seed=p.seed, max_minutes=tr["max_minutes"])
+seconds = time.time() - t0
+log.info("trained %d steps in %.1fs, final loss (EMA) %.4f", logs[-1]["step"] + 1, seconds, logs[-1]["loss_ema"])
+
+out = Path(snakemake.output.unet)
+tmp = out.with_name(f".{out.name}.tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+unet.save_pretrained(tmp)
+shutil.rmtree(out, ignore_errors=True)
+os.replace(tmp, out)
+with atomic_path(snakemake.output.loss) as t:
+    pd.DataFrame(logs).to_csv(t, sep="\t", index=False, float_format="%.6g")
+write_json(snakemake.output.info, {
+    "identities": subjects.identities, "objects": subjects.objects, "resolution": cfg["resolution"],
+    "train": tr, "steps_done": logs[-1]["step"] + 1, "stopped_by_time_budget": logs[-1]["step"] + 1 < tr["steps"],
+    "final_loss_ema": logs[-1]["loss_ema"], "train_seconds": round(seconds, 1), "threads": snakemake.threads,
+    "parameters": sum(q.numel() for q in unet.parameters()), "text_encoder": p.model, "context_length": ctx,
+    "seed": p.seed, "versions": versions(),
+})
