@@ -1,15 +1,20 @@
 """Cost of one step-size-search evaluation against a full evaluation (issue: performance).
 
 Builds the architecture with random weights (no download needed; the cost does not depend on the
-weights), a synthetic evaluation set of the demo's size, and times:
-  full   = every image feature and every text classifier recomputed (what the reference does);
-  text   = a text-tower edit: cached image features, classifiers recomputed;
-  vision = a vision-tower edit: cached classifiers, image features recomputed.
-Prints the ratios. Usage: python benchmarks/search_eval.py [--arch SLUG-Demo-ViT] [--images 1800]
+weights), a synthetic evaluation set of the demo's size, and times, for edits at every depth:
+  full      = every image feature and every text classifier recomputed (what the reference does);
+  iteration = ``CachedEvaluator.evaluate`` with the activations entering the edited stage cached
+              (steady state: what each search iteration after a layer's first one costs);
+  first     = the layer's first iteration, which also fills the cache (paid once per layer).
+The "search mix" weights the per-layer ratios by the iterations the demo's search spent on each
+layer (``--search-tsv``, default results/elon_musk/search.tsv when it exists).
+Usage: python benchmarks/search_eval.py [--arch SLUG-Demo-ViT] [--images 1800] [--objects 625]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import time
 
 import torch
@@ -27,6 +32,29 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+def probe_layers(model, every_block: bool) -> list[str]:
+    """One tensor per stage kind: embeddings, each block's attention and MLP half, final norm, projection."""
+    out = []
+    for prefix, blocks, head in (("visual.", model.visual.transformer.resblocks, ["visual.ln_post.weight", "visual.proj"]),
+                                 ("", model.transformer.resblocks, ["ln_final.weight", "text_projection"])):
+        L = len(blocks)
+        out.append("visual.conv1.weight" if prefix else "token_embedding.weight")
+        depths = range(L) if every_block else sorted({0, L // 2, L - 1})
+        for i in depths:
+            out += [f"{prefix}transformer.resblocks.{i}.attn.out_proj.weight",
+                    f"{prefix}transformer.resblocks.{i}.mlp.c_fc.weight"]
+        out += head
+    return out
+
+
+def search_weights(path: str | None) -> dict[str, int]:
+    if not path or not os.path.exists(path):
+        return {}
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t")["layer"].value_counts().to_dict()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="SLUG-Demo-ViT")
@@ -35,6 +63,9 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=625, help="object images")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--every-block", action="store_true", help="time every block (default: first, middle, last)")
+    ap.add_argument("--search-tsv", default="results/elon_musk/search.tsv",
+                    help="a search.tsv whose layers weight the mix (demo architecture only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -47,15 +78,44 @@ def main() -> None:
                  torch.arange(args.objects) % 25, [f"object {i}" for i in range(25)])
     ev = CachedEvaluator(b.model, b.tokenizer, es, target=0)
     params = dict(b.model.named_parameters())
-    text_layer = "transformer.resblocks.0.attn.out_proj.weight"
-    vision_layer = "visual.proj"
     full = best_of(ev.evaluate_uncached, args.repeats)
-    text = best_of(lambda: ev.evaluate({text_layer: 1e-3 * torch.randn_like(params[text_layer])}), args.repeats)
-    vision = best_of(lambda: ev.evaluate({vision_layer: 1e-3 * torch.randn_like(params[vision_layer])}), args.repeats)
-    print(f"arch {args.arch}, {args.images} identity + {args.objects} object images, {args.threads} threads")
-    print(f"full evaluation        {full:8.3f} s")
-    print(f"text-tower edit        {text:8.3f} s   ratio {text / full:.3f}")
-    print(f"vision-tower edit      {vision:8.3f} s   ratio {vision / full:.3f}")
+    print(f"arch {args.arch}, {args.images} identity + {args.objects} object images, "
+          f"{len(es.id_names)} + {len(es.obj_names)}x7 prompts, {args.threads} threads, "
+          f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}")
+    print(f"full evaluation {full:.3f} s")
+    print(f"{'edited tensor':<52} {'stage':>5} {'iteration':>9} {'ratio':>6} {'first':>7} {'cache MB':>8}")
+    ratios, peak_cache = {}, 0
+    for layer in probe_layers(b.model, args.every_block or args.arch == "SLUG-Demo-ViT"):
+        delta = {layer: 1e-3 * torch.randn_like(params[layer])}
+        ev.clear_cache()
+        t0 = time.perf_counter()
+        ev.evaluate(delta)
+        first = time.perf_counter() - t0
+        cache = ev.cache_bytes()
+        peak_cache = max(peak_cache, cache)
+        it = best_of(lambda: ev.evaluate(delta), args.repeats)
+        ratios[layer] = it / full
+        tower = "vision" if layer.startswith("visual.") else "text"
+        print(f"{layer:<52} {ev._staged[tower].stage_of(layer) if tower in ev._staged else 0:>5} "
+              f"{it:>8.3f}s {it / full:>6.3f} {first / full:>7.3f} {cache / 2**20:>8.1f}")
+    for tower in ("vision", "text"):
+        rs = [r for n, r in ratios.items() if (n.startswith("visual.")) == (tower == "vision")]
+        print(f"mean ratio over the {tower} stages above: {sum(rs) / len(rs):.3f}")
+    weights = search_weights(args.search_tsv) if args.arch == "SLUG-Demo-ViT" else {}
+    weights = {n: w for n, w in weights.items() if n in params}
+    if weights:
+        mix = []
+        for n, w in weights.items():
+            if n not in ratios:  # a searched tensor not probed above: time it too
+                delta = {n: 1e-3 * torch.randn_like(params[n])}
+                ev.clear_cache()
+                ev.evaluate(delta)
+                ratios[n] = best_of(lambda: ev.evaluate(delta), args.repeats) / full
+            mix.append((w, ratios[n]))
+        total = sum(w for w, _ in mix)
+        print(f"search mix ({args.search_tsv}, {total} iterations over {len(mix)} layers): "
+              f"ratio {sum(w * r for w, r in mix) / total:.3f}")
+    print(f"largest activation cache: {peak_cache / 2**20:.1f} MB (one depth per tower)")
 
 
 if __name__ == "__main__":
