@@ -75,3 +75,16 @@ def concept_info(wildcards):
         "name": display_name(wildcards.concept, config["concepts"]),
         "terms": concept_terms(wildcards.concept, config["concepts"]),
     }
+
+
+def baseline_hparams(wildcards):
+    """One baseline's hyperparameters: its own section over the shared ones (rules/baselines.smk)."""
+    b = config["baselines"]
+    own = b.get(wildcards.method, {})
+    hp = {"lr": own.get("lr") or b["lr"], "max_epochs": b["max_epochs"], "batch_size": b["batch_size"],
+          "weight_decay": b["weight_decay"]}
+    if wildcards.method == "salun":
+        hp["salun_fraction"] = own["fraction"]
+    if wildcards.method == "ssd":
+        hp.update(ssd_alpha=own["alpha"], ssd_lambda_max=own["lambda_max"], ssd_lambda_min=own["lambda_min"])
+    return hp

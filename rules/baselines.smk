@@ -1,0 +1,111 @@
+# The paper's comparison methods (FT, GA, GAFT, SalUn, SSD) on the same model, forget set, retain set
+# and evaluation code as SLUG, and the comparison of all methods per concept and over a concept set.
+
+BASELINES = config["baselines"]["methods"]
+SLUG_STAGES = ["forget_gradient", "rank_layers", "search_step", "unlearn"]
+
+
+wildcard_constraints:
+    method="|".join(["ft", "ga", "gaft", "salun", "ssd"]),
+
+
+rule baseline:
+    input:
+        unpack(lambda wc: eval_data()),
+        forget_tar="results/{concept}/forget.tar",
+        shards=retain_shards(),
+        checkpoint=model_checkpoint(),
+    output:
+        checkpoint="results/{concept}/baselines/{method}/checkpoint.pt",
+        trace="results/{concept}/baselines/{method}/trace.tsv",
+        run="results/{concept}/baselines/{method}/run.json",
+    log:
+        "results/logs/{concept}/baseline_{method}.log",
+    benchmark:
+        "results/benchmarks/{concept}/baseline_{method}.tsv"
+    params:
+        concept=concept_info,
+        model=model_params(),
+        hparams=baseline_hparams,
+        retain_pairs=config["baselines"]["retain_pairs"],
+        criterion=config["search"]["criterion"],
+        max_per_identity=config["search"]["max_per_identity"],
+        celeba_dir=CELEBA,
+        imagenet_dir=IMAGENET,
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/baseline.py"
+
+
+use rule evaluate as evaluate_baseline with:
+    input:
+        unpack(lambda wc: eval_data()),
+        unlearned="results/{concept}/baselines/{method}/checkpoint.pt",
+        forget_tar="results/{concept}/forget.tar",
+        nonmember=config["data"]["nonmember_shards"],
+        checkpoint=model_checkpoint(),
+    output:
+        metrics="results/{concept}/baselines/{method}/metrics.json",
+        cosine="results/{concept}/baselines/{method}/cosine_matrix.png",
+    log:
+        "results/logs/{concept}/evaluate_{method}.log",
+    benchmark:
+        "results/benchmarks/{concept}/evaluate_{method}.tsv"
+
+
+rule compare_methods:
+    input:
+        slug_metrics="results/{concept}/metrics.json",
+        slug_selection="results/{concept}/selection.json",
+        slug_benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=SLUG_STAGES),
+        retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
+        forget_grads="results/{concept}/forget_grads.pt",
+        metrics=expand("results/{{concept}}/baselines/{method}/metrics.json", method=BASELINES),
+        runs=expand("results/{{concept}}/baselines/{method}/run.json", method=BASELINES),
+        benchmarks=expand("results/benchmarks/{{concept}}/baseline_{method}.tsv", method=BASELINES),
+    output:
+        table="results/{concept}/comparison.tsv",
+        plot="results/{concept}/comparison.png",
+    log:
+        "results/logs/{concept}/compare_methods.log",
+    benchmark:
+        "results/benchmarks/{concept}/compare_methods.tsv"
+    params:
+        concept=concept_info,
+        methods=BASELINES,
+        slug_stages=SLUG_STAGES,
+        batch_size=config["gradients"]["batch_size"],
+        retain_max_samples=config["gradients"]["retain_max_samples"],
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/compare.py"
+
+
+rule comparison_report:
+    input:
+        tables=expand("results/{concept}/comparison.tsv", concept=config["comparison"]["concepts"]),
+        plots=expand("results/{concept}/comparison.png", concept=config["comparison"]["concepts"]),
+    output:
+        table="results/comparison.tsv",
+        html="results/comparison.html",
+    log:
+        "results/logs/comparison_report.log",
+    benchmark:
+        "results/benchmarks/comparison_report.tsv"
+    params:
+        concepts=config["comparison"]["concepts"],
+        criterion=config["search"]["criterion"],
+        baselines=config["baselines"],
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/comparison_report.py"

@@ -1,0 +1,23 @@
+# Batch unlearning: every concept of the config, each from the original model, sharing the model,
+# the shards and the retain gradient; one summary table and page over all of them.
+
+
+rule summary:
+    input:
+        selections=expand("results/{concept}/selection.json", concept=CONCEPTS),
+        metrics=expand("results/{concept}/metrics.json", concept=CONCEPTS),
+        reports=expand("results/{concept}/report.html", concept=CONCEPTS),
+    output:
+        table="results/summary.tsv",
+        html="results/summary.html",
+    log:
+        "results/logs/summary.log",
+    benchmark:
+        "results/benchmarks/summary.tsv"
+    params:
+        concepts=CONCEPTS,
+        root=lambda wildcards, output: os.path.dirname(output.table),
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/summary.py"

@@ -1,0 +1,46 @@
+# Joint unlearning of a named set of concepts (config `joint: {set_name: [concepts]}`): each concept's
+# single-layer update, found on the original model, applied together; then every concept of the set
+# and the retain metrics are evaluated.
+
+from slug.curation import display_name  # noqa: E402
+
+JOINT = config["joint"]
+
+
+wildcard_constraints:
+    joint_set="|".join(map(re.escape, JOINT)) or "(?!)",
+
+
+rule joint_unlearn_and_evaluate:
+    input:
+        unpack(lambda wc: eval_data()),
+        deltas=lambda wc: expand("results/{concept}/unlearned/delta.pt", concept=JOINT[wc.joint_set]),
+        selections=lambda wc: expand("results/{concept}/selection.json", concept=JOINT[wc.joint_set]),
+        checkpoint=model_checkpoint(),
+    output:
+        delta="results/joint/{joint_set}/delta.pt",
+        checkpoint="results/joint/{joint_set}/checkpoint.pt",
+        metrics="results/joint/{joint_set}/metrics.json",
+        cosine="results/joint/{joint_set}/cosine_matrix.png",
+        report="results/joint/{joint_set}/report.html",
+    log:
+        "results/logs/joint/{joint_set}.log",
+    benchmark:
+        "results/benchmarks/joint/{joint_set}.tsv"
+    params:
+        concepts=lambda wc: JOINT[wc.joint_set],
+        names=lambda wc: {c: display_name(c, config["concepts"]) for c in JOINT[wc.joint_set]},
+        model=model_params(),
+        criterion=config["search"]["criterion"],
+        celeba_dir=CELEBA,
+        imagenet_dir=IMAGENET,
+        seed=config["seed"],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=6000,
+        gpu=1,
+    conda:
+        CONDA_ENV
+    script:
+        f"{SCRIPTS}/joint.py"

@@ -1,0 +1,314 @@
+"""Comparison methods FT, GA, GAFT, SalUn and SSD (the paper's baselines), with the reference's bugs fixed.
+
+Every method starts from the original model, trains all parameters of both towers (as the reference)
+and is judged by the same evaluation code as SLUG. One "epoch" is:
+
+- ``ft``: one pass over the retain pairs, minimising the CLIP contrastive loss (open_clip ``ClipLoss``);
+- ``ga``: one pass over the forget pairs, minimising ``-(1 - cos)`` (gradient *ascent* on the
+  cosine-embedding loss of the matched pairs);
+- ``gaft``: a forget pass as GA, then a retain pass as FT, as separate optimiser steps (the reference's
+  sequential form);
+- ``salun``: GAFT with a weight-saliency mask: the top ``fraction`` of all parameter entries by
+  ``|g_f|`` (one global ranking, the forget gradient of the original model) are trained, the rest stay
+  exactly frozen (their gradient is masked *and* weight decay cannot move them);
+- ``ssd``: Selective Synaptic Dampening. Importances are ``E_b[(dL_b/dtheta)^2]`` on the forget set
+  (``-cos`` loss) and the retain set (contrastive loss); where ``imp_f > alpha * imp_r`` the weight is
+  multiplied by ``min(1, lambda * imp_r / imp_f)``. Epoch ``e`` dampens the *original* model with the
+  ``e``-th lambda of a sweep from ``lambda_max`` (mild) down to ``lambda_min`` (strong), so the first
+  epoch that meets the criterion is the mildest dampening that does.
+
+Fixes against the reference (``slug-method.md`` section 12): the cosine learning-rate schedule spans the
+steps this method really takes (the reference sized it from the retain loader, so GA and SalUn ran at a
+constant rate); SSD does not compound dampening across epochs; SalUn's frozen entries stay frozen;
+MIA is scaled once (in ``slug.evaluation``).
+
+Costs are counted the same way for every method: ``grad_steps`` is the number of forward+backward
+passes (optimiser steps, and the gradient passes that SalUn's mask and SSD's importances need) and
+``unlearn_s`` the wall time spent in them, evaluation excluded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+METHODS: tuple[str, ...] = ("ft", "ga", "gaft", "salun", "ssd")
+
+
+@dataclass
+class BaselineConfig:
+    """Hyperparameters. Defaults are the paper's (``run_clip_comparison.sh``): lr 1e-7, 10 epochs, batch 32."""
+
+    lr: float = 1e-7
+    max_epochs: int = 10
+    batch_size: int = 32
+    weight_decay: float = 0.1
+    salun_fraction: float = 0.5
+    ssd_alpha: float = 10.0
+    ssd_lambda_max: float = 5.0
+    ssd_lambda_min: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.lr <= 0 or self.max_epochs < 1 or self.batch_size < 1:
+            raise ValueError("baselines: lr must be > 0, max_epochs >= 1 and batch_size >= 1")
+        if not 0 < self.salun_fraction <= 1:
+            raise ValueError(f"baselines.salun.fraction must be in (0, 1], got {self.salun_fraction}")
+        if not 0 < self.ssd_lambda_min <= self.ssd_lambda_max:
+            raise ValueError("baselines.ssd: need 0 < lambda_min <= lambda_max")
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    metrics: dict
+    unlearn_s: float  # cumulative, evaluation excluded
+    grad_steps: int  # cumulative forward+backward passes
+    meets_criterion: bool
+    info: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        return {"epoch": self.epoch, **self.metrics, "unlearn_s": round(self.unlearn_s, 3),
+                "grad_steps": self.grad_steps, "meets_criterion": self.meets_criterion, **self.info}
+
+
+Pairs = tuple[torch.Tensor, torch.Tensor]
+
+
+def forget_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``-(1 - cos)`` averaged over matched pairs: minimising it pushes the pairs apart (GA)."""
+    img_f, txt_f = model(images, tokens)[:2]
+    return -(1.0 - F.cosine_similarity(img_f, txt_f, dim=-1)).mean()
+
+
+def retain_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    from open_clip.loss import ClipLoss
+
+    img_f, txt_f, scale = model(images, tokens)[:3]
+    return ClipLoss()(img_f, txt_f, scale)
+
+
+def _n_batches(n: int, bs: int) -> int:
+    return math.ceil(n / bs)
+
+
+def _batches(pairs: Pairs, bs: int, gen: torch.Generator, device: torch.device, shuffle: bool = True):
+    images, tokens = pairs
+    order = torch.randperm(len(images), generator=gen) if shuffle else torch.arange(len(images))
+    for i in range(0, len(images), bs):
+        idx = order[i:i + bs]
+        yield images[idx].to(device), tokens[idx].to(device)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """The reference's two AdamW groups: no decay for gains, biases, logit scale and other 1-d params."""
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
+             else decay).append(p)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+class _Trainer:
+    """AdamW (betas 0.9/0.98, eps 1e-6) with a cosine schedule over this method's own step count."""
+
+    def __init__(self, model: torch.nn.Module, cfg: BaselineConfig, total_steps: int,
+                 masks: dict[str, torch.Tensor] | None = None):
+        self.model, self.masks = model, masks or {}
+        self.params = dict(model.named_parameters())
+        self.opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, total_steps))
+        self.steps = 0
+
+    def step(self, loss: torch.Tensor) -> float:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        frozen = {}
+        for n, m in self.masks.items():
+            p = self.params[n]
+            if p.grad is not None:
+                p.grad.mul_(m)
+            frozen[n] = p.detach().clone()
+        self.opt.step()
+        self.sched.step()
+        with torch.no_grad():
+            for n, m in self.masks.items():  # weight decay must not move the frozen entries either
+                self.params[n].copy_(torch.where(m.bool(), self.params[n], frozen[n]))
+            if hasattr(self.model, "logit_scale"):
+                self.model.logit_scale.clamp_(0, math.log(100))
+        self.steps += 1
+        return float(loss.detach())
+
+
+def _squared_grad_mean(model: torch.nn.Module, pairs: Pairs, loss_fn: Callable, bs: int,
+                       device: torch.device) -> tuple[dict[str, torch.Tensor], int]:
+    """``E_b[(dL_b/dtheta)^2]`` over batches (SSD importances); returns it and the number of passes."""
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    imp = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
+    n = 0
+    for x, t in _batches(pairs, bs, torch.Generator(), device, shuffle=False):
+        model.zero_grad(set_to_none=True)
+        loss_fn(model, x, t).backward()
+        for name, p in params.items():
+            if p.grad is not None:
+                imp[name] += p.grad.detach().float() ** 2
+        n += 1
+    model.zero_grad(set_to_none=True)
+    return {k: v / max(n, 1) for k, v in imp.items()}, n
+
+
+def salun_masks(grads: dict[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """1 for the top ``fraction`` of entries by ``|g|`` over all tensors (one global ranking), else 0."""
+    flat = torch.cat([g.abs().flatten().float() for g in grads.values()])
+    k = max(1, int(round(fraction * flat.numel())))
+    if k >= flat.numel():
+        return {n: torch.ones_like(g) for n, g in grads.items()}
+    threshold = torch.topk(flat, k, sorted=True).values[-1]
+    masks = {n: (g.abs().float() >= threshold).to(g.dtype) for n, g in grads.items()}
+    # ties at the threshold could overshoot k; trim them deterministically so the fraction is exact
+    excess = int(sum(int(m.sum()) for m in masks.values())) - k
+    if excess > 0:
+        for n, g in grads.items():
+            if excess <= 0:
+                break
+            tie = ((g.abs().float() == threshold) & masks[n].bool()).flatten().nonzero().flatten()
+            drop = tie[:excess]
+            masks[n].view(-1)[drop] = 0
+            excess -= len(drop)
+    return masks
+
+
+def ssd_dampen(params: dict[str, torch.Tensor], imp_f: dict[str, torch.Tensor], imp_r: dict[str, torch.Tensor],
+               alpha: float, lam: float) -> dict[str, torch.Tensor]:
+    """SSD on a copy: where ``imp_f > alpha * imp_r`` scale by ``min(1, lam * imp_r / imp_f)``.
+
+    Tensors with a single element (the logit scale) are left alone, as in the reference. Returns the new
+    tensors of the parameters it changed.
+    """
+    out = {}
+    for n, theta in params.items():
+        if theta.numel() <= 1 or n not in imp_f:
+            continue
+        f, r = imp_f[n], imp_r[n]
+        sel = f > alpha * r
+        if not bool(sel.any()):
+            continue
+        factor = torch.where(sel, torch.clamp(lam * r / f.clamp_min(1e-30), max=1.0), torch.ones_like(f))
+        out[n] = (theta.float() * factor).to(theta.dtype)
+    return out
+
+
+def ssd_lambdas(cfg: BaselineConfig) -> list[float]:
+    """The dampening sweep, mild to strong (geometric: lambda spans decades)."""
+    if cfg.max_epochs == 1:
+        return [cfg.ssd_lambda_min]
+    r = (cfg.ssd_lambda_min / cfg.ssd_lambda_max) ** (1.0 / (cfg.max_epochs - 1))
+    return [cfg.ssd_lambda_max * r ** i for i in range(cfg.max_epochs)]
+
+
+def run_baseline(method: str, model: torch.nn.Module, forget: Pairs, retain: Pairs, cfg: BaselineConfig,
+                 evaluate: Callable[[torch.nn.Module], dict], meets: Callable[[dict], bool],
+                 log: Callable[[str], None] | None = None) -> list[EpochRecord]:
+    """Unlearn with ``method`` in place until ``meets(evaluate(model))`` or ``cfg.max_epochs`` epochs.
+
+    Returns one record per epoch, epoch 0 being the original model. On return the model holds the
+    weights of the last epoch run (the first that met the criterion, or the last one).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}: choose from {', '.join(METHODS)}")
+    if len(forget[0]) == 0:
+        raise ValueError("the forget set is empty")
+    if method in ("ft", "gaft", "salun", "ssd") and len(retain[0]) < 2:
+        raise ValueError(f"{method} needs at least 2 retain pairs")
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    bs = cfg.batch_size
+    say = log or (lambda _msg: None)
+
+    model.eval()
+    records = [EpochRecord(0, evaluate(model), 0.0, 0, False)]
+    records[0].meets_criterion = bool(meets(records[0].metrics))
+    if records[0].meets_criterion:
+        say("the original model already meets the criterion: nothing to unlearn")
+        return records
+
+    nf, nr = _n_batches(len(forget[0]), bs), _n_batches(len(retain[0]), bs)
+    per_epoch = {"ft": nr, "ga": nf, "gaft": nf + nr, "salun": nf + nr, "ssd": 0}[method]
+    seconds, passes = 0.0, 0
+    trainer = None
+    masks = None
+    imp_f = imp_r = original = None
+    lambdas = ssd_lambdas(cfg)
+
+    for epoch in range(1, cfg.max_epochs + 1):
+        info: dict = {}
+        t0 = time.perf_counter()
+        if method == "ssd":
+            if imp_f is None:
+                imp_f, n1 = _squared_grad_mean(model, forget, forget_loss, bs, device)
+                imp_r, n2 = _squared_grad_mean(model, retain, retain_loss, bs, device)
+                passes += n1 + n2
+                original = {n: p.detach().clone() for n, p in model.named_parameters()}
+            lam = lambdas[epoch - 1]
+            new = ssd_dampen(original, imp_f, imp_r, cfg.ssd_alpha, lam)
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    p.copy_(new.get(n, original[n]))
+            n_sel = sum(int((imp_f[n] > cfg.ssd_alpha * imp_r[n]).sum()) for n in new)
+            info = {"lambda": lam, "dampened_entries": n_sel}
+        else:
+            if trainer is None:
+                if method == "salun":
+                    from slug.gradients import forget_gradient
+
+                    names = [n for n, p in model.named_parameters() if p.requires_grad]
+                    g = forget_gradient(model, *forget, names, batch_size=bs, progress=False)
+                    passes += nf
+                    masks = {n: m.to(device) for n, m in salun_masks(g, cfg.salun_fraction).items()}
+                trainer = _Trainer(model, cfg, per_epoch * cfg.max_epochs, masks)
+            model.train()
+            losses = []
+            if method in ("ga", "gaft", "salun"):
+                losses += [trainer.step(forget_loss(model, x, t)) for x, t in _batches(forget, bs, gen, device)]
+            if method in ("ft", "gaft", "salun"):
+                losses += [trainer.step(retain_loss(model, x, t)) for x, t in _batches(retain, bs, gen, device)]
+            model.eval()
+            passes += len(losses)
+            info = {"lr": trainer.opt.param_groups[0]["lr"], "mean_loss": sum(losses) / len(losses)}
+        seconds += time.perf_counter() - t0
+        m = evaluate(model)
+        ok = bool(meets(m))
+        records.append(EpochRecord(epoch, m, seconds, passes, ok, info))
+        say(f"{method} epoch {epoch}: forget_top1={m['forget_top1']:.3f} forget_top5={m['forget_top5']:.3f} "
+            f"retain_id_top1={m['retain_id_top1']:.3f} objects_top1={m['objects_top1']:.3f} "
+            f"{seconds:.1f}s {passes} passes {'PASS' if ok else ''}")
+        if ok:
+            break
+    return records
+
+
+def first_meeting(records: list[EpochRecord]) -> EpochRecord:
+    """The record a comparison reports: the first epoch meeting the criterion, else the last one."""
+    return next((r for r in records if r.meets_criterion), records[-1])
+
+
+@torch.no_grad()
+def evaluate_model(model: torch.nn.Module, tokenizer: Callable, es, target: int | None) -> dict[str, float]:
+    """Full (uncached) evaluation with the code SLUG's search and report use (``slug.evaluation.score``)."""
+    from slug.evaluation import score
+    from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens,
+                               encode_images)
+
+    id_clf = build_classifier(model, classifier_tokens(tokenizer, es.id_names, IDENTITY_TEMPLATES),
+                              len(IDENTITY_TEMPLATES))
+    obj_clf = build_classifier(model, classifier_tokens(tokenizer, es.obj_names, OBJECT_TEMPLATES),
+                               len(OBJECT_TEMPLATES))
+    return score(encode_images(model, es.id_images), id_clf, encode_images(model, es.obj_images), obj_clf,
+                 es, target)

@@ -1,0 +1,129 @@
+"""The comparison methods change a real (tiny) open_clip model the way their definitions say."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slug.baselines import (BaselineConfig, evaluate_model, first_meeting, forget_loss, retain_loss, run_baseline,
+                            salun_masks, ssd_dampen, ssd_lambdas)
+from slug.data import load_pairs
+from slug.evaluation import load_eval_set
+from slug.joint import combine_deltas, shared_layers
+from slug.search import Criterion
+
+
+@pytest.fixture
+def setting(tiny_clip, tiny_world):
+    """Forget pairs = one identity's captions, retain pairs = the rest of the tiny world's shard."""
+    b = tiny_clip
+    imgs, toks, caps = load_pairs(sorted((tiny_world / "nonmember").glob("*.tar")), b.preprocess_val, b.tokenizer)
+    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "all", b.preprocess_val)
+    half = len(imgs) // 2
+    return b, (imgs[:half], toks[:half]), (imgs[half:], toks[half:]), es
+
+
+def _mean_cos(model, pairs):
+    with torch.no_grad():
+        i, t = model(*pairs)[:2]
+        return float(F.cosine_similarity(i, t, dim=-1).mean())
+
+
+def _run(method, setting, **kw):
+    b, forget, retain, es = setting
+    cfg = BaselineConfig(lr=kw.pop("lr", 1e-3), max_epochs=kw.pop("max_epochs", 2), batch_size=8, **kw)
+    # a criterion that cannot be met, so every epoch runs
+    recs = run_baseline(method, b.model, forget, retain, cfg, lambda m: evaluate_model(m, b.tokenizer, es, 0),
+                        Criterion("forget_top1", -1.0))
+    return recs
+
+
+def test_ga_raises_the_forget_loss(setting):
+    b, forget, _, _ = setting
+    before = 1 - _mean_cos(b.model, forget)
+    recs = _run("ga", setting)
+    assert 1 - _mean_cos(b.model, forget) > before + 1e-3
+    assert [r.epoch for r in recs] == [0, 1, 2] and recs[-1].grad_steps == 2 * 2  # 10 forget pairs, batch 8
+    assert recs[-1].unlearn_s > 0 and not first_meeting(recs).meets_criterion
+
+
+def test_ft_lowers_the_retain_loss(setting):
+    b, _, retain, _ = setting
+    with torch.no_grad():
+        before = float(retain_loss(b.model.eval(), *retain))
+    _run("ft", setting, lr=3e-3, max_epochs=3)
+    with torch.no_grad():
+        after = float(retain_loss(b.model.eval(), *retain))
+    assert after < before
+
+
+def test_salun_mask_keeps_the_configured_fraction_and_freezes_the_rest(setting):
+    g = {"a": torch.randn(40, 30), "b": torch.randn(100), "c": torch.zeros(7)}  # ties at zero
+    for frac in (0.1, 0.5, 0.93):
+        m = salun_masks(g, frac)
+        total = sum(t.numel() for t in g.values())
+        assert sum(int(v.sum()) for v in m.values()) == round(frac * total)
+        kept = torch.cat([g[n].abs().flatten()[m[n].flatten().bool()] for n in g])
+        dropped = torch.cat([g[n].abs().flatten()[~m[n].flatten().bool()] for n in g])
+        assert kept.min() >= dropped.max()  # the largest |g| are kept
+
+    b = setting[0]
+    before = {n: p.detach().clone() for n, p in b.model.named_parameters()}
+    _run("salun", setting, salun_fraction=0.2, max_epochs=1)
+    changed = sum(int((p.detach() != before[n]).sum()) for n, p in b.model.named_parameters())
+    total = sum(p.numel() for p in before.values())
+    assert 0 < changed <= round(0.2 * total)
+
+
+def test_ssd_dampens_only_the_selected_weights():
+    theta = {"w": torch.ones(4, 4), "scale": torch.ones(())}
+    imp_f = {"w": torch.full((4, 4), 1.0), "scale": torch.tensor(9.0)}
+    imp_r = {"w": torch.full((4, 4), 1.0), "scale": torch.tensor(0.0)}
+    imp_r["w"][0, :2] = 0.01  # selected: imp_f > 10 * imp_r
+    out = ssd_dampen(theta, imp_f, imp_r, alpha=10.0, lam=5.0)
+    assert set(out) == {"w"}  # single-element tensors are left alone
+    sel = torch.zeros(4, 4, dtype=torch.bool)
+    sel[0, :2] = True
+    assert torch.equal(out["w"][~sel], theta["w"][~sel])
+    torch.testing.assert_close(out["w"][sel], torch.full((2,), 5.0 * 0.01))
+    lams = ssd_lambdas(BaselineConfig(max_epochs=5))
+    assert lams[0] == pytest.approx(5.0) and lams[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(lams, lams[1:]))  # mild to strong
+
+
+def test_ssd_on_a_model_resets_between_epochs(setting):
+    b = setting[0]
+    original = {n: p.detach().clone() for n, p in b.model.named_parameters()}
+    recs = _run("ssd", setting, max_epochs=3, ssd_alpha=1.0)
+    assert [r.info["lambda"] for r in recs[1:]] == pytest.approx(ssd_lambdas(BaselineConfig(max_epochs=3)))
+    for n, p in b.model.named_parameters():  # the last epoch's dampening of the original, never amplification
+        assert bool((p.detach().abs() <= original[n].abs() + 1e-7).all()), n
+    assert recs[1].grad_steps == recs[-1].grad_steps > 0  # importances computed once
+
+
+def test_unknown_method_and_bad_settings_are_refused(setting):
+    b, forget, retain, es = setting
+    with pytest.raises(ValueError, match="unknown baseline 'gd'"):
+        run_baseline("gd", b.model, forget, retain, BaselineConfig(), lambda m: {}, Criterion())
+    with pytest.raises(ValueError, match="salun.fraction"):
+        BaselineConfig(salun_fraction=0)
+
+
+def test_joint_deltas_add_on_shared_layers():
+    a = {"x": torch.ones(2, 2), "y": torch.ones(3)}
+    c = {"x": 2 * torch.ones(2, 2)}
+    out = combine_deltas([a, c])
+    torch.testing.assert_close(out["x"], 3 * torch.ones(2, 2))
+    torch.testing.assert_close(out["y"], torch.ones(3))
+    assert shared_layers({"elon": "x", "jeff": "x", "taylor": "y"}) == {"x": ["elon", "jeff"]}
+    with pytest.raises(ValueError, match="disagree in shape"):
+        combine_deltas([a, {"x": torch.ones(3)}])
+
+
+def test_forget_loss_is_minus_one_minus_cosine(tiny_clip):
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 32, 32)
+    t = tiny_clip.tokenizer(["a", "b", "c"])
+    i, tt = tiny_clip.model(x, t)[:2]
+    expected = -(1 - F.cosine_similarity(i, tt, dim=-1)).mean()
+    torch.testing.assert_close(forget_loss(tiny_clip.model, x, t), expected)
