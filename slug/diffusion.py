@@ -65,7 +65,7 @@ def train_scheduler(num_train_timesteps: int = 1000):
 def sample_scheduler(train_sched):
     from diffusers import DDIMScheduler
 
-    return DDIMScheduler.from_config(train_sched.config, set_alpha_to_one=True)
+    return DDIMScheduler.from_config(train_sched.config, set_alpha_to_one=True, steps_offset=1)
 
 
 def placeholder_vae():

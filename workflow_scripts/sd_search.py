@@ -27,7 +27,7 @@ info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
 subjects = (D.Subjects(info["identities"], info["objects"]) if info
             else D.resolve_subjects(cfg, p.concept_names, None))
 pipe = D.load_pipeline(cfg, bundle, snakemake.input.get("unet"), device)
-n_run = cfg["max_text_layer"] or layers_run(pipe.text_encoder, cfg["clip_skip"])
+n_run = min(cfg["max_text_layer"] or 10**9, layers_run(pipe.text_encoder, cfg["clip_skip"]))
 target = p.concept["name"]
 params = dict(bundle.model.named_parameters())
 g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)

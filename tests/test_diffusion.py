@@ -1,0 +1,187 @@
+"""Stable Diffusion through the CLIP text encoder: name mapping, parity, edits, pipelines, rules."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import REPO, smk
+from slug import diffusion as D
+from slug import hf_clip
+
+
+def _text_state(model):
+    return {k: v for k, v in model.state_dict().items() if hf_clip.is_text_tower(k)}
+
+
+@torch.no_grad()
+def _open_clip_hidden(model, tokens):
+    x = model.token_embedding(tokens) + model.positional_embedding
+    return model.ln_final(model.transformer(x, attn_mask=model.attn_mask))
+
+
+def _in_proj_edit(model, layer: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    w = dict(model.named_parameters())[f"transformer.resblocks.{layer}.attn.in_proj_weight"]
+    return {f"transformer.resblocks.{layer}.attn.in_proj_weight": 0.3 * torch.randn(w.shape, generator=g) * w.abs().mean()}
+
+
+def test_name_mapping_covers_every_text_encoder_weight_and_round_trips(tiny_clip):
+    model = tiny_clip.model
+    oc = _text_state(model)
+    hf = hf_clip.to_hf_state(oc)
+    enc = hf_clip.convert_text_tower(model)
+    enc_names = {k for k in enc.state_dict() if not k.endswith("position_ids")}
+    assert set(hf) == enc_names  # every CLIPTextModel weight comes from exactly one open_clip tensor
+    assert {n for n in oc if n not in hf_clip.NOT_IN_TEXT_ENCODER} == set(hf_clip.from_hf_state(hf))
+    back = hf_clip.from_hf_state(hf)
+    for k, v in back.items():
+        assert torch.equal(v, oc[k]), k
+    q, k_, v_ = (hf[f"encoder.layers.0.self_attn.{p}_proj.weight"] for p in "qkv")
+    assert torch.equal(torch.cat([q, k_, v_]), oc["transformer.resblocks.0.attn.in_proj_weight"])
+    with pytest.raises(KeyError, match="no Hugging Face CLIPTextModel counterpart"):
+        hf_clip.to_hf_state({"transformer.resblocks.0.ls_1.gamma": torch.zeros(3)})
+
+
+def test_converted_encoder_matches_open_clip_before_and_after_the_same_edit(tiny_clip):
+    model = tiny_clip.model.eval()
+    enc = hf_clip.convert_text_tower(model)
+    tok = hf_clip.clip_tokenizer(int(model.positional_embedding.shape[0]))
+    prompts = ["photo of Elon Musk", "a drawing of a red mushroom", ""]
+    ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True,
+              return_tensors="pt").input_ids
+    assert torch.equal(ids, tiny_clip.tokenizer(prompts))  # the offline tokenizer = open_clip's
+    with torch.no_grad():
+        torch.testing.assert_close(enc(ids).last_hidden_state, _open_clip_hidden(model, ids), atol=1e-5, rtol=0)
+        edit = _in_proj_edit(model, 1)
+        edit["transformer.resblocks.0.mlp.c_fc.weight"] = 0.2 * torch.ones_like(model.transformer.resblocks[0].mlp.c_fc.weight)
+        before = enc(ids).last_hidden_state.clone()
+        originals = hf_clip.apply_text_edit(enc, edit)
+        params = dict(model.named_parameters())
+        for name, d in edit.items():
+            params[name].add_(d)
+        after = enc(ids).last_hidden_state
+        torch.testing.assert_close(after, _open_clip_hidden(model, ids), atol=1e-5, rtol=0)
+        assert (after - before).abs().max() > 1e-3  # the edit did something
+        hf_clip.restore(enc, originals)
+        torch.testing.assert_close(enc(ids).last_hidden_state, before, atol=0, rtol=0)
+
+
+def test_edits_the_pipeline_never_runs_are_refused(tiny_clip):
+    model = tiny_clip.model
+    n = len(model.transformer.resblocks)
+    penultimate = hf_clip.convert_text_tower(model, num_hidden_layers=n - 1)  # as SD 2.1 cuts ViT-H/14
+    with pytest.raises(hf_clip.EditNotApplicable, match=rf"text layer {n - 1}\).*runs layers 0..{n - 2} only"):
+        hf_clip.apply_text_edit(penultimate, _in_proj_edit(model, n - 1))
+    hf_clip.apply_text_edit(penultimate, _in_proj_edit(model, n - 2))  # a layer it runs is fine
+    full = hf_clip.convert_text_tower(model)
+    with pytest.raises(hf_clip.EditNotApplicable, match="clip_skip=1"):
+        hf_clip.apply_text_edit(full, _in_proj_edit(model, n - 1), clip_skip=1)
+    for name in ("text_projection", "visual.conv1.weight"):
+        with pytest.raises(hf_clip.EditNotApplicable, match="search.towers: \\[text\\]"):
+            hf_clip.check_edit({name: torch.zeros(1)}, full)
+
+
+def _tiny_sd_pipeline(tiny_clip, pixel: bool):
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    enc = hf_clip.convert_text_tower(tiny_clip.model)
+    unet = D.demo_unet(enc.config.hidden_size, sample_size=16, channels=(8, 16))
+    vae = None if pixel else AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3, latent_channels=3,
+                                           down_block_types=["DownEncoderBlock2D"] * 2, norm_num_groups=8,
+                                           up_block_types=["UpDecoderBlock2D"] * 2, scaling_factor=1.0)
+    return D.make_pipeline(unet, enc, hf_clip.clip_tokenizer(int(tiny_clip.model.positional_embedding.shape[0])),
+                           D.sample_scheduler(D.train_scheduler()), vae)
+
+
+@pytest.mark.parametrize("pixel", [True, False], ids=["pixel-space demo", "latent with a VAE"])
+def test_edited_pipeline_changes_exactly_the_prompts_whose_embeddings_changed(tiny_clip, pixel):
+    pipe = _tiny_sd_pipeline(tiny_clip, pixel)
+    prompts = ["photo of Elon Musk", "Elon Musk headshot", "photo of Jeff Bezos", "a drawing of a red mushroom"]
+    noise = D.fixed_noise(pipe, len(prompts), seed=7)
+    before = D.generate(pipe, prompts, noise, steps=2)
+    assert before.shape[:2] == (4, 3) and torch.isfinite(before).all()
+    torch.testing.assert_close(D.generate(pipe, prompts, noise, steps=2), before, atol=0, rtol=0)  # same noise, same images
+    # an edit of the rows of "elon"'s tokens changes those prompts' embeddings only
+    rows = pipe.tokenizer("elon", add_special_tokens=False).input_ids
+    emb = tiny_clip.model.token_embedding.weight
+    delta = torch.zeros_like(emb)
+    delta[rows] = 10.0 * emb.detach().std()
+    e_before = D.encode_prompts(pipe.text_encoder, pipe.tokenizer, prompts)
+    hf_clip.apply_text_edit(pipe, {"token_embedding.weight": delta})
+    e_after = D.encode_prompts(pipe.text_encoder, pipe.tokenizer, prompts)
+    after = D.generate(pipe, prompts, noise, steps=2)
+    emb_changed = [bool((a - b).abs().max() > 0) for a, b in zip(e_after, e_before)]
+    img_changed = [not torch.equal(a, b) for a, b in zip(after, before)]  # unchanged prompts: bit-identical images
+    assert emb_changed == [True, True, False, False]
+    assert img_changed == emb_changed
+
+
+def test_demo_training_reduces_the_loss_and_recognition_counts_hits(tiny_clip):
+    from slug.world import OBJECT_CLASSES, make_identities
+
+    world = make_identities(6, seed=0, min_trait_distance=3)
+    subjects = D.choose_subjects([i.name for i in world], ["Jeff Bezos"], 3, [v[0] for v in OBJECT_CLASSES.values()], 2)
+    assert subjects.identities[0] == "Jeff Bezos" and len(subjects.identities) == 3
+    images, captions, labels = D.render_training_set(world, subjects, 24, 16, seed=0)
+    assert images.shape == (24, 3, 16, 16) and images.dtype == torch.uint8
+    assert all(lab in cap for lab, cap in zip(labels, captions))  # named captions
+    enc = hf_clip.convert_text_tower(tiny_clip.model)
+    tok = hf_clip.clip_tokenizer(int(tiny_clip.model.positional_embedding.shape[0]))
+    torch.manual_seed(0)
+    unet = D.demo_unet(enc.config.hidden_size, sample_size=16, channels=(8, 16))
+    w0 = {k: v.clone() for k, v in unet.state_dict().items()}
+    logs = D.train_demo_unet(unet, enc, tok, images, captions, steps=3, batch_size=4, progress=False)
+    assert logs and all(torch.isfinite(torch.tensor(r["loss"])) for r in logs)
+    assert any(not torch.equal(w0[k], v) for k, v in unet.state_dict().items())
+
+    ps = D.evaluation_prompts(subjects, "Jeff Bezos", n_target=4, n_identity=2, n_object=2)
+    assert ps.kinds.count("target") == 4 and len(ps) == 4 + 2 * 2 + 2 * 2
+    preds = list(ps.subjects)
+    preds[0] = subjects.identities[1]  # one target image recognised as someone else
+    m = D.recognition_metrics(ps, preds, subjects)
+    assert m["forget_top1"] == 3 / 4 and m["retain_id_top1"] == 1.0 and m["objects_top1"] == 1.0
+    assert m["chance_identity"] == 1 / 3
+
+
+@pytest.mark.slow
+def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(run, work, symlinks=True)
+    (work / "sd.yaml").write_text("diffusion: {enabled: true}\n")
+    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", "config.yaml", "sd.yaml")
+    sd = work / "results/elon_musk/sd"
+    m = json.loads((sd / "sd_metrics.json").read_text())
+    sel = json.loads((sd / "selection.json").read_text())
+    assert m["layer"] == sel["layer"] and hf_clip.is_text_tower(sel["layer"]) and sel["layer"] != "text_projection"
+    assert m["chance_identity"] == 1 / len(m["identities"]) and m["identities"][0] == "Elon Musk"
+    for k in ("target_before", "target_after", "identities_before", "identities_after", "objects_before", "objects_after"):
+        assert 0.0 <= m[k] <= 1.0
+    for g in ("target_before", "target_after", "retain_before", "retain_after"):
+        assert (sd / f"{g}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (work / "results/elon_musk/report.html").read_text()
+    assert "Stable Diffusion: generation through the edited text encoder" in html
+    assert (work / "results/models/tiny/sd/unet/config.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["paper-sd15.yaml", "paper-sd21.yaml"])
+def test_paper_sd_configs_build_their_dags_and_stop_with_the_download_command(tmp_path, name):
+    from test_workflow import jobs_of
+
+    dry = smk(tmp_path, "-n", "--configfile", str(REPO / "configs" / name))
+    jobs = jobs_of(dry.stdout)
+    assert jobs["sd_external_model"] == 1 and jobs["sd_search"] == 5 and jobs["sd_evaluate"] == 5
+    assert "sd_train" not in jobs and "pretrain" not in jobs
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / name).read_text())
+    target = f"{cfg['diffusion']['pipeline_dir']}/model_index.json"
+    proc = smk(tmp_path, target, "--cores", "1", "--configfile", str(REPO / "configs" / name), check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/sd/external_model.log").read_text()
+    assert f"huggingface-cli download {cfg['diffusion']['model']} --local-dir {cfg['diffusion']['pipeline_dir']}" in log
+    assert not (tmp_path / target).exists()
