@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo test bench lint dag clean clean-results
+.PHONY: install demo demo-sd test bench lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(STAMP)
 ## demo: the demo world end to end -> results/elon_musk/report.html
 demo: $(STAMP)
 	$(BIN)/snakemake results/elon_musk/report.html --cores $(CORES)
+
+## demo-sd: the demo plus Stable Diffusion through the edited text encoder (diffusion.enabled)
+demo-sd: $(STAMP)
+	mkdir -p .snakemake && printf 'diffusion: {enabled: true}\n' > .snakemake/demo-sd.yaml
+	$(BIN)/snakemake results/elon_musk/report.html --cores $(CORES) --configfile config.yaml .snakemake/demo-sd.yaml
 
 ## test: the test suite (unit tests + real Snakemake runs on a tiny world)
 test: $(STAMP)
