@@ -7,8 +7,8 @@ Conventions (one for every model; the reference mixes signs, see slug-method.md 
 - ``g_r = d/dtheta`` of the CLIP contrastive loss (open_clip ``ClipLoss``) over the retain set,
   each batch's mean-loss gradient weighted by its batch size and the sum divided by N.
 
-Gradients are zeroed per batch and accumulated in fp32 on the CPU, so the result is the exact
-(batch-size weighted) mean whatever the batch size. Only the *candidate* tensors (those layer
+Each batch's loss is weighted by its size over N and its gradient accumulated in fp32 (in place in
+``.grad`` for fp32 weights), so the result is the exact (batch-size weighted) mean whatever the batch size. Only the *candidate* tensors (those layer
 ranking may pick) require grad and are stored, which also skips the costly token-embedding grad.
 """
 
@@ -63,19 +63,29 @@ def _accumulate(model: torch.nn.Module, names: list[str], batches, loss_fn: Call
     missing = [n for n in names if n not in params]
     if missing:
         raise KeyError(f"parameters not in the model: {missing[:5]}")
-    grads = {n: torch.zeros(params[n].shape, dtype=torch.float32) for n in names}
+    # fp32 weights: autograd accumulates each batch's weighted gradient into .grad in place (no
+    # per-batch copy or transfer); lower-precision weights: each batch is added to an fp32 CPU sum.
+    in_place = all(params[n].dtype == torch.float32 for n in names)
+    grads = {} if in_place else {n: torch.zeros(params[n].shape, dtype=torch.float32) for n in names}
     before = _only_require(model, names)
     was_training = model.training
     model.eval()  # no dropout in CLIP towers; eval keeps any norm statistics fixed
     try:
+        model.zero_grad(set_to_none=True)
         for images, tokens in tqdm(batches, desc=desc, disable=not progress, mininterval=2.0):
-            model.zero_grad(set_to_none=True)
             loss = loss_fn(images, tokens) * (len(images) / n_total)
             loss.backward()
+            if not in_place:
+                for n in names:
+                    g = params[n].grad
+                    if g is not None:
+                        grads[n] += g.detach().float().cpu()
+                model.zero_grad(set_to_none=True)
+        if in_place:
             for n in names:
                 g = params[n].grad
-                if g is not None:
-                    grads[n] += g.detach().float().cpu()
+                grads[n] = (torch.zeros(params[n].shape, dtype=torch.float32) if g is None
+                            else g.detach().to("cpu", torch.float32).contiguous())
     finally:
         model.zero_grad(set_to_none=True)
         for n, p in model.named_parameters():
