@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +40,51 @@ class ClipBundle:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto``: the first GPU in ``CUDA_VISIBLE_DEVICES`` if CUDA works, else the CPU (with a warning)."""
-    if requested != "auto":
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("CUDA_VISIBLE_DEVICES"):
-        warnings.warn("CUDA_VISIBLE_DEVICES is set but CUDA is unavailable: falling back to the CPU")
-    return torch.device("cpu")
+    """The torch device a rule computes on (config ``device``); the choice is logged with its reason.
+
+    ``auto``: the first GPU of ``CUDA_VISIBLE_DEVICES`` when CUDA works (SLURM sets the variable for
+    a job that requested a GPU; Snakemake does not set it per job, so local runs set it themselves),
+    else the CPU, with a warning that says why. ``cpu``: the CPU. ``cuda``/``cuda:N``: that GPU, or
+    an error naming the config value and the fix when it is not there.
+    """
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f"host {platform.node()}" + (f", SLURM job {os.environ['SLURM_JOB_ID']}"
+                                         if os.environ.get("SLURM_JOB_ID") else "")
+    shown = "unset" if visible is None else repr(visible)
+    if requested == "cpu":
+        device, why = torch.device("cpu"), "config device: cpu"
+    elif requested == "auto":
+        if torch.cuda.is_available():
+            device = torch.device("cuda")
+            why = f"device: auto, the first of {torch.cuda.device_count()} visible GPU(s), CUDA_VISIBLE_DEVICES {shown}"
+        else:
+            if visible is not None and visible.strip() in ("", "-1"):
+                reason = f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+            elif visible:
+                reason = (f"CUDA_VISIBLE_DEVICES={visible!r} but CUDA is unavailable "
+                          f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'})")
+            else:
+                reason = "no CUDA GPU found"
+            warnings.warn(f"device: auto on {where}: {reason}; computing on the CPU (slow for real models)",
+                          stacklevel=2)
+            device, why = torch.device("cpu"), f"device: auto, CPU fallback: {reason}"
+    else:
+        device = torch.device(requested)
+        if device.type != "cuda":
+            raise ValueError(f"config device: {requested!r} is not one of auto, cpu, cuda, cuda:N")
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"config device: {requested!r}, but CUDA is not available on {where} "
+                f"(CUDA_VISIBLE_DEVICES {shown}): set device: auto to fall back to the CPU, or run where a "
+                f"GPU is (on SLURM the GPU rules request one unless device is cpu)")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"config device: {requested!r}, but only {torch.cuda.device_count()} GPU(s) are visible on "
+                f"{where} (CUDA_VISIBLE_DEVICES {shown}): use device: auto or cuda:0 and choose the GPU "
+                f"with CUDA_VISIBLE_DEVICES")
+        why = f"config device: {requested}, CUDA_VISIBLE_DEVICES {shown}"
+    logging.getLogger("slug").info("computing on %s (%s; %s)", device, why, where)
+    return device
 
 
 def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
