@@ -15,6 +15,9 @@ rule curate_forget_set:
         concept=concept_info,
         max_images=config["forget"]["max_images"],
         min_images=config["forget"]["min_images"],
+    resources:
+        mem_mb=4000,
+        runtime=120,
     conda:
         CONDA_ENV
     script:
@@ -30,6 +33,9 @@ rule reject_ill_formed_concept:
         "results/logs/rejected/{bad_concept}.log",
     wildcard_constraints:
         bad_concept=r"[^/]*[^a-z0-9_/][^/]*",
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         CONDA_ENV
     script:

@@ -22,6 +22,9 @@ if "world" in config:
         params:
             world=config["world"],
             seed=config["seed"],
+        resources:
+            mem_mb=4000,
+            runtime=30,
         conda:
             CONDA_ENV
         script:
@@ -38,6 +41,9 @@ else:
             "results/benchmarks/laion_metadata.tsv"
         params:
             url=config["data"].get("laion_parquet_url", ""),
+        resources:
+            mem_mb=2000,
+            runtime=60,
         conda:
             CONDA_ENV
         script:
@@ -54,6 +60,9 @@ else:
         params:
             celeba=CELEBA,
             imagenet=IMAGENET,
+        resources:
+            mem_mb=1000,
+            runtime=10,
         conda:
             CONDA_ENV
         script:

@@ -26,7 +26,8 @@ rule evaluate:
     threads: 2
     resources:
         mem_mb=6000,
-        gpu=1,
+        runtime=120,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:

@@ -22,7 +22,7 @@ rule retain_gradient:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
@@ -49,7 +49,7 @@ rule forget_gradient:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:

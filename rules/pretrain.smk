@@ -21,7 +21,7 @@ rule pretrain:
     resources:
         mem_mb=6000,
         runtime=60,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
@@ -46,6 +46,8 @@ rule zeroshot:
     threads: 2
     resources:
         mem_mb=4000,
+        runtime=60,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:

@@ -17,6 +17,9 @@ rule rank_layers:
     params:
         model=model_params(),
         include_layernorm=config["ranking"]["include_layernorm"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         CONDA_ENV
     script:

@@ -27,6 +27,9 @@ rule report:
         concept=concept_info,
         config=config,
         stages=STAGES,
+    resources:
+        mem_mb=2000,
+        runtime=30,
     conda:
         CONDA_ENV
     script:

@@ -26,7 +26,7 @@ rule search_step:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:

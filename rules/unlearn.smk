@@ -16,6 +16,9 @@ rule unlearn:
         "results/benchmarks/{concept}/unlearn.tsv"
     params:
         model=model_params(),
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         CONDA_ENV
     script:
