@@ -38,7 +38,7 @@ rule baseline:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
@@ -84,6 +84,9 @@ rule compare_methods:
         slug_stages=SLUG_STAGES,
         batch_size=config["gradients"]["batch_size"],
         retain_max_samples=config["gradients"]["retain_max_samples"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         CONDA_ENV
     script:
@@ -105,6 +108,9 @@ rule comparison_report:
         concepts=config["comparison"]["concepts"],
         criterion=config["search"]["criterion"],
         baselines=config["baselines"],
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         CONDA_ENV
     script:

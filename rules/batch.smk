@@ -17,6 +17,9 @@ rule summary:
     params:
         concepts=CONCEPTS,
         root=lambda wildcards, output: os.path.dirname(output.table),
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         CONDA_ENV
     script:

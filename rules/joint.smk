@@ -39,7 +39,8 @@ rule joint_unlearn_and_evaluate:
     threads: 2
     resources:
         mem_mb=6000,
-        gpu=1,
+        runtime=30,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
