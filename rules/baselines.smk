@@ -67,7 +67,7 @@ rule compare_methods:
         slug_selection="results/{concept}/selection.json",
         slug_benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=SLUG_STAGES),
         retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
-        forget_grads="results/{concept}/forget_grads.pt",
+        retain_stats=[shard_path(i, "stats") for i in config["data"]["retain_shards"]],
         metrics=expand("results/{{concept}}/baselines/{method}/metrics.json", method=BASELINES),
         runs=expand("results/{{concept}}/baselines/{method}/run.json", method=BASELINES),
         benchmarks=expand("results/benchmarks/{{concept}}/baseline_{method}.tsv", method=BASELINES),

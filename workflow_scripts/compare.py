@@ -13,11 +13,15 @@ stage_s = {s: benchmark_seconds(b) for s, b in zip(p.slug_stages, inp.slug_bench
 slug_seconds = sum(v for v in stage_s.values() if v is not None)
 # gradient passes: the forget pass (per concept), the retain pass (once per model, shared)
 slug_steps = math.ceil(slug_metrics["n_forget_pairs"] / p.batch_size)
+n_retain = sum(read_json(s)["successes"] for s in inp.get("retain_stats", []))
+if p.retain_max_samples:
+    n_retain = min(n_retain, p.retain_max_samples)
+retain_steps = math.ceil(n_retain / p.batch_size) if n_retain else None
 baselines = {}
 for method, m, r, b in zip(p.methods, inp.metrics, inp.runs, inp.benchmarks):
     baselines[method] = (read_json(m), read_json(r), benchmark_seconds(b))
 table = method_rows(snakemake.wildcards.concept, slug_metrics, selection, slug_seconds, slug_steps,
-                    benchmark_seconds(inp.retain_benchmark), None, baselines)
+                    benchmark_seconds(inp.retain_benchmark), retain_steps, baselines)
 log.info("SLUG stages: %s", stage_s)
 log.info("\n%s", table.to_string())
 log.info("wall time and gradient passes relative to SLUG:\n%s", speed_ratios(table).to_string())
