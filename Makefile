@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo demo-sd test bench lint dag clean clean-results
+.PHONY: install demo demo-sd test test-slurm bench lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,17 @@ demo-sd: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: cost ratios of the search's cached evaluation (prints ratios; see benchmarks/RESULTS.md)
+## test-slurm: the workflow through profiles/slurm on a real one-node SLURM cluster started here
+## (as root: installs slurm-wlm and munge when missing, stops the daemons it started; see .ci/slurm/)
+test-slurm: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python .ci/slurm/test_slurm.sh
+
+## bench: performance ratios (search evaluation, gradient pass, K concepts; see benchmarks/RESULTS.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/search_eval.py
 	$(BIN)/python benchmarks/search_eval.py --arch ViT-B-32-quickgelu --images 120 --objects 50 --repeats 1
+	$(BIN)/python benchmarks/grad_pass.py --batch 8 --batches 2
+	$(BIN)/python benchmarks/concept_scaling.py --ks 1,2,4,8 --workdir /tmp/slug-bench-scaling
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
