@@ -33,17 +33,20 @@ def best_of(fn, repeats: int) -> float:
 
 
 def probe_layers(model, every_block: bool) -> list[str]:
-    """One tensor per stage kind: embeddings, each block's attention and MLP half, final norm, projection."""
+    """One tensor per stage kind: embeddings, each block's attention and MLP half (or a few blocks), projection."""
     out = []
     for prefix, blocks, head in (("visual.", model.visual.transformer.resblocks, ["visual.ln_post.weight", "visual.proj"]),
                                  ("", model.transformer.resblocks, ["ln_final.weight", "text_projection"])):
         L = len(blocks)
         out.append("visual.conv1.weight" if prefix else "token_embedding.weight")
-        depths = range(L) if every_block else sorted({0, L // 2, L - 1})
-        for i in depths:
-            out += [f"{prefix}transformer.resblocks.{i}.attn.out_proj.weight",
-                    f"{prefix}transformer.resblocks.{i}.mlp.c_fc.weight"]
-        out += head
+        if every_block:
+            for i in range(L):
+                out += [f"{prefix}transformer.resblocks.{i}.attn.out_proj.weight",
+                        f"{prefix}transformer.resblocks.{i}.mlp.c_fc.weight"]
+            out += head
+        else:  # first, middle and last block (attention half), the projection
+            out += [f"{prefix}transformer.resblocks.{i}.attn.out_proj.weight" for i in sorted({0, L // 2, L - 1})]
+            out += head[1:]
     return out
 
 

@@ -86,3 +86,23 @@ def test_retain_gradient_is_the_batch_size_weighted_mean_of_contrastive_losses(t
 def test_empty_forget_set_is_refused(tiny_clip):
     with pytest.raises(ValueError, match="forget set is empty"):
         forget_gradient(tiny_clip.model, torch.zeros(0, 3, 32, 32), torch.zeros(0, 32, dtype=torch.long), ["visual.proj"])
+
+
+def test_low_precision_weights_accumulate_each_batch_in_fp32(tiny_clip, batch):
+    model = tiny_clip.model.to(torch.bfloat16)
+    images, tokens = batch[0].to(torch.bfloat16), batch[1]
+    names = ["visual.proj", "transformer.resblocks.0.mlp.c_fc.weight"]
+    g = forget_gradient(model, images, tokens, names, batch_size=4, progress=False)
+    params = dict(model.named_parameters())
+    expected = {n: torch.zeros(params[n].shape) for n in names}
+    for lo, hi in ((0, 4), (4, 7)):  # each batch's bf16 gradient, summed in fp32
+        model.zero_grad()
+        i, t = model(images[lo:hi], tokens[lo:hi])[:2]
+        (F.cosine_similarity(i, t, dim=-1).mean() * ((hi - lo) / 7)).backward()
+        for n in names:
+            expected[n] += params[n].grad.float()
+    model.zero_grad(set_to_none=True)
+    for n in names:
+        assert g[n].dtype == torch.float32
+        scale = float(expected[n].abs().max()) * torch.finfo(torch.bfloat16).eps  # bf16 rounding of the grads
+        torch.testing.assert_close(g[n], expected[n], atol=2 * scale, rtol=0)
