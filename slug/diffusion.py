@@ -436,7 +436,7 @@ def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_lengt
                                                        safety_checker=None, requires_safety_checker=False)
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device, dtype)
+    return pipe.to(device, dtype) if dtype != torch.float32 else pipe.to(device)
 
 
 def sd_size(pipe) -> int:

@@ -239,7 +239,7 @@ def max_weight_difference(model: torch.nn.Module, text_encoder, names: list[str]
     hf = to_hf_state({n: model.state_dict()[n] for n in names})
     params = dict(text_encoder.named_parameters())
     hf = {_resolve(params, k): v for k, v in hf.items()}
-    return max(float((params[k].float().cpu() - v.float().cpu()).abs().max()) for k, v in hf.items())
+    return max(float((params[k].detach().float().cpu() - v.detach().float().cpu()).abs().max()) for k, v in hf.items())
 
 
 def clip_tokenizer(context_length: int = 77, pad_token: str = "!"):
