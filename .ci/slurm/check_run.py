@@ -15,6 +15,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 
@@ -25,6 +26,29 @@ def fail(msg: str) -> None:
 
 def ok(msg: str) -> None:
     print(f"[check] ok: {msg}", file=sys.stderr)
+
+
+def report_timing(text: str, finished: dict[int, str], submitted: dict[int, tuple[str, Path]]) -> None:
+    """Print where the time went: inside the SLURM jobs, and between a job's end and Snakemake noticing."""
+    noticed, now = {}, None
+    for line in text.splitlines():
+        m = re.match(r"\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$", line.strip())
+        if m:
+            now = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        m = re.match(r"Finished jobid: (\d+)", line.strip())
+        if m and now is not None:
+            noticed[int(m.group(1))] = now
+    ran, lag = [], []
+    for j in finished:
+        out = subprocess.run(["scontrol", "show", "job", submitted[j][0]], capture_output=True, text=True).stdout
+        t = {k: datetime.fromisoformat(v) for k, v in re.findall(r"\b(StartTime|EndTime)=(\d{4}-\S+)", out)}
+        if len(t) == 2 and j in noticed:
+            ran.append((t["EndTime"] - t["StartTime"]).total_seconds())
+            lag.append((noticed[j] - t["EndTime"]).total_seconds())
+    if ran:
+        print(f"[check] timing: {len(ran)} SLURM jobs ran {sum(ran):.0f} s in all (longest {max(ran):.0f} s); "
+              f"Snakemake noticed their ends {sum(lag) / len(lag):.1f} s later on average "
+              f"(max {max(lag):.0f} s, status polling)", file=sys.stderr)
 
 
 def main() -> None:
@@ -65,6 +89,10 @@ def main() -> None:
             fail(f"rule {rule}: slurmctld reports SLURM job {slurm_id} as "
                  f"{m.group(1) if m else 'unknown'}: {state.stdout.strip() or state.stderr.strip()}")
     ok(f"{len(finished)} SLURM job logs in .snakemake/slurm_logs, and slurmctld lists every job as COMPLETED")
+    try:  # information only
+        report_timing(text, finished, submitted)
+    except Exception as exc:  # noqa: BLE001
+        print(f"[check] timing unavailable: {exc!r}", file=sys.stderr)
 
     # The rule logs record the device and the SLURM job that computed them.
     slurm_ids_by_rule: dict[str, set[str]] = {}

@@ -186,8 +186,12 @@ run_test() {
     ("${smk[@]}" --directory "$DIR/local-run" --cores 2 "${TARGETS[@]}" \
         >"$DIR/local-run.out" 2>&1; echo $? >"$DIR/local-run.rc"; echo $(($(date +%s) - t0)) >"$DIR/local-run.secs") &
     local_pid=$!
-    log "SLURM run (--profile profiles/slurm) in $DIR/slurm-run"
-    "${smk[@]}" --directory "$DIR/slurm-run" --profile "$REPO/profiles/slurm" "${TARGETS[@]}" \
+    log "SLURM run (--profile profiles/slurm, snakemake-executor-plugin-slurm $("$PYTHON" -c \
+'import importlib.metadata as m; print(m.version("snakemake-executor-plugin-slurm"))')) in $DIR/slurm-run"
+    # The profile's first status check comes 10 s after a submission (+10 s per idle check): gentle
+    # on a shared slurmctld. This cluster is ours and its jobs are short: check after 3 s.
+    "${smk[@]}" --directory "$DIR/slurm-run" --profile "$REPO/profiles/slurm" \
+        --slurm-init-seconds-before-status-checks 3 "${TARGETS[@]}" \
         >"$DIR/slurm-run.out" 2>&1 || rc_slurm=$?
     t_slurm=$(($(date +%s) - t0))
     wait "$local_pid" || true
