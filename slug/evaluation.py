@@ -378,8 +378,7 @@ class _StagedText(_Staged):
 
     def _select_mask(self, mask, aux):
         # causal: the EOT query at position p sees keys 0..p; [N * heads, 1, T] additive mask
-        T, eot = aux["T"], aux["eot"]
-        rows = mask[eot][:, None, :]
+        rows = mask[aux["eot"]][:, None, :]
         return rows.repeat_interleave(self.blocks[-1].attn.num_heads, dim=0).to(mask.dtype)
 
     def _pool_norm(self, x, aux):
