@@ -152,7 +152,7 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     work = tmp_path / "wf"
     shutil.copytree(run, work, symlinks=True)
     (work / "sd.yaml").write_text("diffusion: {enabled: true}\n")
-    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", "config.yaml", "sd.yaml")
+    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", str(work / "config.yaml"), str(work / "sd.yaml"))
     sd = work / "results/elon_musk/sd"
     m = json.loads((sd / "sd_metrics.json").read_text())
     sel = json.loads((sd / "selection.json").read_text())
