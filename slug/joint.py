@@ -54,3 +54,57 @@ def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict
         out[f"retain_id_top{k}"] = float(np.nanmean(pc[keep].numpy()))
         out[f"objects_top{k}"] = float(topk_correct(objf @ obj_clf.T, es.obj_labels, k).float().mean())
     return out
+
+
+def meets(metrics: dict, concept: str, metric: str, max_value: float) -> bool:
+    key = "top5" if metric == "forget_top5" else "top1"
+    return metrics["forget"][concept][key] <= max_value + 1e-12
+
+
+def rescale_jointly(evaluate: Callable[[dict[str, float]], dict], concepts: Sequence[str], metric: str,
+                    max_value: float, rounds: int = 3, max_doublings: int = 6, bisections: int = 4,
+                    log: Callable[[str], None] | None = None) -> tuple[dict[str, float], list[dict]]:
+    """Joint re-search: scale each concept's update (s >= 1) until every concept meets the criterion.
+
+    ``evaluate(scales)`` returns ``joint_metrics`` of the model with ``theta + sum_k s_k * delta_k``.
+    A concept that the other updates pulled back above the criterion gets its own scale doubled until
+    it is met again, then bisected down (smallest scale that meets it), with the others fixed; up to
+    ``rounds`` passes over the concepts. Returns the scales and every trial.
+    """
+    say = log or (lambda _m: None)
+    scales = {c: 1.0 for c in concepts}
+    trials: list[dict] = []
+
+    def run(s: dict[str, float]) -> dict:
+        m = evaluate(s)
+        trials.append({"scales": dict(s), "metrics": m})
+        return m
+
+    m = run(scales)
+    for _ in range(rounds):
+        failing = [c for c in concepts if not meets(m, c, metric, max_value)]
+        if not failing:
+            break
+        for c in failing:
+            lo, hi = scales[c], None
+            for _ in range(max_doublings):
+                trial = {**scales, c: lo * 2}
+                tm = run(trial)
+                if meets(tm, c, metric, max_value):
+                    hi = lo * 2
+                    break
+                lo *= 2
+            if hi is None:
+                say(f"{c}: still not forgotten at scale {lo:g}")
+                scales[c] = lo
+                continue
+            for _ in range(bisections):
+                mid = 0.5 * (lo + hi)
+                if meets(run({**scales, c: mid}), c, metric, max_value):
+                    hi = mid
+                else:
+                    lo = mid
+            scales[c] = hi
+            say(f"{c}: scale {hi:.4g} restores the criterion jointly")
+        m = run(scales)
+    return scales, trials
