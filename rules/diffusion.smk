@@ -94,7 +94,7 @@ rule sd_search:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
@@ -124,7 +124,7 @@ rule sd_evaluate:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=1,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     conda:
         CONDA_ENV
     script:
