@@ -49,7 +49,7 @@ if SD_DEMO:
         resources:
             mem_mb=4000,
             runtime=30,
-            gpu=1,
+            gpu=int(config["device"] != "cpu"),
         conda:
             CONDA_ENV
         script:
