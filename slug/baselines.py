@@ -37,6 +37,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from slug.pretrain import param_groups  # the reference's AdamW groups, shared with pretraining
+
 METHODS: tuple[str, ...] = ("ft", "ga", "gaft", "salun", "ssd")
 
 
@@ -103,16 +105,6 @@ def _batches(pairs: Pairs, bs: int, gen: torch.Generator, device: torch.device, 
     for i in range(0, len(images), bs):
         idx = order[i:i + bs]
         yield images[idx].to(device), tokens[idx].to(device)
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """The reference's two AdamW groups: no decay for gains, biases, logit scale and other 1-d params."""
-    decay, no_decay = [], []
-    for n, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 or "bn" in n or "ln" in n or "bias" in n or "logit_scale" in n
-             else decay).append(p)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
 class _Trainer:

@@ -28,7 +28,7 @@ class PretrainResult:
     seconds: float = 0.0
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     # open_clip's convention: no decay on gains, biases, embeddings-like 1-d params and logit_scale
     decay, no_decay = [], []
     for n, p in model.named_parameters():
@@ -52,7 +52,7 @@ def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
     bs = min(cfg.batch_size, n)
     steps_per_epoch = n // bs
     total = max(1, steps_per_epoch * cfg.epochs)
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     warm = min(cfg.warmup_steps, total // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
