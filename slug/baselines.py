@@ -114,6 +114,8 @@ class _Trainer:
                  masks: dict[str, torch.Tensor] | None = None):
         self.model, self.masks = model, masks or {}
         self.params = dict(model.named_parameters())
+        # entries outside a mask never change, so their original values are kept once, not per step
+        self.frozen = {n: self.params[n].detach().clone() for n in self.masks}
         self.opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(1, total_steps))
         self.steps = 0
@@ -121,17 +123,15 @@ class _Trainer:
     def step(self, loss: torch.Tensor) -> float:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        frozen = {}
         for n, m in self.masks.items():
             p = self.params[n]
             if p.grad is not None:
                 p.grad.mul_(m)
-            frozen[n] = p.detach().clone()
         self.opt.step()
         self.sched.step()
         with torch.no_grad():
             for n, m in self.masks.items():  # weight decay must not move the frozen entries either
-                self.params[n].copy_(torch.where(m.bool(), self.params[n], frozen[n]))
+                self.params[n].copy_(torch.where(m.bool(), self.params[n], self.frozen[n]))
             if hasattr(self.model, "logit_scale"):
                 self.model.logit_scale.clamp_(0, math.log(100))
         self.steps += 1

@@ -13,7 +13,7 @@ stage_s = {s: benchmark_seconds(b) for s, b in zip(p.slug_stages, inp.slug_bench
 slug_seconds = sum(v for v in stage_s.values() if v is not None)
 # gradient passes: the forget pass (per concept), the retain pass (once per model, shared)
 slug_steps = math.ceil(slug_metrics["n_forget_pairs"] / p.batch_size)
-n_retain = sum(read_json(s)["successes"] for s in inp.get("retain_stats", []))
+n_retain = sum(read_json(s)["successes"] for s in inp.retain_stats)
 if p.retain_max_samples:
     n_retain = min(n_retain, p.retain_max_samples)
 retain_steps = math.ceil(n_retain / p.batch_size) if n_retain else None

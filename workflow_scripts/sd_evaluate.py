@@ -17,9 +17,7 @@ log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
-subjects = (D.Subjects(info["identities"], info["objects"]) if info
-            else D.resolve_subjects(cfg, p.concept_names, None))
-pipe = D.load_pipeline(cfg, bundle, snakemake.input.get("unet"), device)
+subjects, pipe = D.subjects_and_pipeline(cfg, bundle, p.concept_names, info, snakemake.input.get("unet"), device)
 sel = read_json(snakemake.input.selection)
 delta = load_tensor_dict(snakemake.input.delta, check_finite=True)
 target = p.concept["name"]

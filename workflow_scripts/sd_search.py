@@ -24,9 +24,7 @@ log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
-subjects = (D.Subjects(info["identities"], info["objects"]) if info
-            else D.resolve_subjects(cfg, p.concept_names, None))
-pipe = D.load_pipeline(cfg, bundle, snakemake.input.get("unet"), device)
+subjects, pipe = D.subjects_and_pipeline(cfg, bundle, p.concept_names, info, snakemake.input.get("unet"), device)
 n_run = min(cfg["max_text_layer"] or 10**9, layers_run(pipe.text_encoder, cfg["clip_skip"]))
 target = p.concept["name"]
 params = dict(bundle.model.named_parameters())
