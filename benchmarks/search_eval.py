@@ -20,14 +20,19 @@ import time
 import torch
 
 from slug.evaluation import CachedEvaluator, EvalSet
-from slug.models import load_clip
+from slug.models import load_clip, pick_device
+
+
+SYNC = lambda: None  # noqa: E731  (torch.cuda.synchronize on a GPU, so timings include the kernels)
 
 
 def best_of(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
+        SYNC()
         t0 = time.perf_counter()
         fn()
+        SYNC()
         times.append(time.perf_counter() - t0)
     return min(times)
 
@@ -50,12 +55,15 @@ def probe_layers(model, every_block: bool) -> list[str]:
     return out
 
 
-def search_weights(path: str | None) -> dict[str, int]:
+def search_weights(path: str | None) -> dict[str, tuple[int, int]]:
+    """Per searched layer: (trials meeting the forget criterion, trials failing it)."""
     if not path or not os.path.exists(path):
         return {}
     import pandas as pd
 
-    return pd.read_csv(path, sep="\t")["layer"].value_counts().to_dict()
+    df = pd.read_csv(path, sep="\t")
+    return {layer: (int(g.meets_criterion.sum()), int((~g.meets_criterion.astype(bool)).sum()))
+            for layer, g in df.groupby("layer")}
 
 
 def main() -> None:
@@ -69,10 +77,15 @@ def main() -> None:
     ap.add_argument("--every-block", action="store_true", help="time every block (default: first, middle, last)")
     ap.add_argument("--search-tsv", default="results/elon_musk/search.tsv",
                     help="a search.tsv whose layers weight the mix (demo architecture only)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (the first visible GPU, else the CPU)")
     args = ap.parse_args()
+    global SYNC
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    b = load_clip(args.arch)
+    device = pick_device(args.device)
+    if device.type == "cuda":
+        SYNC = torch.cuda.synchronize
+    b = load_clip(args.arch, device=device)
     b.model.eval()
     size = b.model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
@@ -84,40 +97,50 @@ def main() -> None:
     full = best_of(ev.evaluate_uncached, args.repeats)
     print(f"arch {args.arch}, {args.images} identity + {args.objects} object images, "
           f"{len(es.id_names)} + {len(es.obj_names)}x7 prompts, {args.threads} threads, "
-          f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}")
+          f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     print(f"full evaluation {full:.3f} s")
-    print(f"{'edited tensor':<52} {'stage':>5} {'iteration':>9} {'ratio':>6} {'first':>7} {'cache MB':>8}")
-    ratios, peak_cache = {}, 0
+    print(f"{'edited tensor':<52} {'stage':>5} {'iteration':>9} {'ratio':>6} {'forget':>6} {'first':>7} {'cache MB':>8}")
+    ratios, fratios, peak_cache = {}, {}, 0
     for layer in probe_layers(b.model, args.every_block or args.arch == "SLUG-Demo-ViT"):
         delta = {layer: 1e-3 * torch.randn_like(params[layer])}
         ev.clear_cache()
+        SYNC()
         t0 = time.perf_counter()
         ev.evaluate(delta)
+        SYNC()
         first = time.perf_counter() - t0
         cache = ev.cache_bytes()
         peak_cache = max(peak_cache, cache)
         it = best_of(lambda: ev.evaluate(delta), args.repeats)
         ratios[layer] = it / full
+        fratios[layer] = best_of(lambda: ev.evaluate(delta, forget_only=True), args.repeats) / full
         tower = "vision" if layer.startswith("visual.") else "text"
         print(f"{layer:<52} {ev._staged[tower].stage_of(layer) if tower in ev._staged else 0:>5} "
-              f"{it:>8.3f}s {it / full:>6.3f} {first / full:>7.3f} {cache / 2**20:>8.1f}")
+              f"{it:>8.3f}s {it / full:>6.3f} {fratios[layer]:>6.3f} {first / full:>7.3f} {cache / 2**20:>8.1f}")
+    print("(ratio: a full evaluation of the edited model with the cache; forget: the forget-only evaluation that"
+          " rejects a trial which does not forget, search.retain_on_fail: false)")
     for tower in ("vision", "text"):
         rs = [r for n, r in ratios.items() if (n.startswith("visual.")) == (tower == "vision")]
         print(f"mean ratio over the {tower} stages above: {sum(rs) / len(rs):.3f}")
     weights = search_weights(args.search_tsv) if args.arch == "SLUG-Demo-ViT" else {}
     weights = {n: w for n, w in weights.items() if n in params}
     if weights:
-        mix = []
-        for n, w in weights.items():
+        for n in weights:
             if n not in ratios:  # a searched tensor not probed above: time it too
                 delta = {n: 1e-3 * torch.randn_like(params[n])}
                 ev.clear_cache()
                 ev.evaluate(delta)
                 ratios[n] = best_of(lambda: ev.evaluate(delta), args.repeats) / full
-            mix.append((w, ratios[n]))
-        total = sum(w for w, _ in mix)
-        print(f"search mix ({args.search_tsv}, {total} iterations over {len(mix)} layers): "
-              f"ratio {sum(w * r for w, r in mix) / total:.3f}")
+                fratios[n] = best_of(lambda: ev.evaluate(delta, forget_only=True), args.repeats) / full
+        passing = sum(p for p, _ in weights.values())
+        total = sum(p + f for p, f in weights.values())
+        every = sum((p + f) * ratios[n] for n, (p, f) in weights.items()) / total
+        # forget-first: every trial pays the forget-only evaluation, a passing one the full one too
+        lazy = sum((p + f) * fratios[n] + p * ratios[n] for n, (p, f) in weights.items()) / total
+        print(f"search mix ({args.search_tsv}, {total} iterations over {len(weights)} layers, {passing} meeting "
+              f"the criterion): ratio {every:.3f} evaluating every trial fully (search.retain_on_fail: true), "
+              f"{lazy:.3f} forget-first (false, the default)")
     print(f"largest activation cache: {peak_cache / 2**20:.1f} MB (one depth per tower)")
 
 

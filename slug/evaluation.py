@@ -128,7 +128,7 @@ class CachedEvaluator:
         """The tower's inputs in chunks of ``batch_size``, with what each chunk needs (text: EOT)."""
         bs, out = self.batch_size, {}
         if tower == "vision":
-            for g, x in (("id", self.es.id_images), ("obj", self.es.obj_images)):
+            for g, x in self._image_groups().items():
                 out[g] = [(x[i:i + bs].to(self.device), None) for i in range(0, len(x), bs)]
         else:
             for g, tok in (("id", self.id_tokens), ("obj", self.obj_tokens)):
@@ -156,14 +156,23 @@ class CachedEvaluator:
         self._cache[tower] = (stage, acts)
         return acts
 
-    def _finish(self, tower: str, stage: int, acts: dict[str, list]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _image_groups(self) -> dict[str, torch.Tensor]:
+        """The vision tower's inputs: identity and object images, and the target's images again
+        ("fgt", a few dozen) so a forget-only evaluation runs on them alone."""
+        groups = {"id": self.es.id_images, "obj": self.es.obj_images}
+        if self.target is not None:
+            groups["fgt"] = self.es.id_images[self.es.id_labels == self.target]
+        return groups
+
+    def _finish(self, tower: str, stage: int, acts: dict[str, list], groups: tuple[str, ...]) -> list[torch.Tensor]:
+        """Features of ``groups`` (vision: image features; text: the normalised per-name classifiers)."""
         st = self._staged[tower]
-        feats = {g: torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in chunks])
-                 for g, chunks in acts.items()}
+        feats = [torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in acts[g]])
+                 for g in groups]
         if tower == "vision":
-            return feats["id"], feats["obj"]
-        return tuple(F.normalize(feats[g].view(-1, n, feats[g].shape[-1]).mean(1), dim=-1)
-                     for g, n in (("id", len(IDENTITY_TEMPLATES)), ("obj", len(OBJECT_TEMPLATES))))
+            return feats
+        n_templates = {"id": len(IDENTITY_TEMPLATES), "obj": len(OBJECT_TEMPLATES)}
+        return [F.normalize(f.view(-1, n_templates[g], f.shape[-1]).mean(1), dim=-1) for g, f in zip(groups, feats)]
 
     def cache_bytes(self) -> int:
         """Bytes held by the cached activations (both towers)."""
@@ -174,8 +183,15 @@ class CachedEvaluator:
         self._cache.clear()
 
     @torch.no_grad()
-    def evaluate(self, edits: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Metrics of the model with ``theta[name] += delta`` for each edit (restored afterwards)."""
+    def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict[str, float]:
+        """Metrics of the model with ``theta[name] += delta`` for each edit (restored afterwards).
+
+        ``forget_only``: only ``forget_top1``/``forget_top5``, from the target's images and the identity
+        classifier alone (a few percent of the cost of a vision edit's full evaluation); the step search
+        uses it to reject trials that do not forget without evaluating the retain sets.
+        """
+        if forget_only and self.target is None:
+            raise ValueError("a forget-only evaluation needs a target identity")
         unknown = [n for n in edits if n not in self.params]
         if unknown:
             raise KeyError(f"edited parameters not in the model: {unknown[:5]}")
@@ -193,12 +209,22 @@ class CachedEvaluator:
                 originals[name] = p.detach().clone()
                 p.add_(delta.to(p.device, p.dtype))
             idf, objf, idc, objc = self._base
+            if forget_only:
+                fgt = idf[self.es.id_labels == self.target]
+                if "vision" in towers:
+                    fgt = (self._finish("vision", towers["vision"], acts["vision"], ("fgt",))[0] if "vision" in acts
+                           else encode_images(self.model, self._image_groups()["fgt"]))
+                if "text" in towers:
+                    idc = (self._finish("text", towers["text"], acts["text"], ("id",))[0] if "text" in acts
+                           else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)))
+                labels = torch.full((len(fgt),), self.target, dtype=torch.long)
+                return {f"forget_top{k}": float(topk_correct(fgt @ idc.T, labels, k).float().mean()) for k in (1, 5)}
             if "vision" in towers:
-                idf, objf = (self._finish("vision", towers["vision"], acts["vision"]) if "vision" in acts
-                             else self._images())
+                idf, objf = (self._finish("vision", towers["vision"], acts["vision"], ("id", "obj"))
+                             if "vision" in acts else self._images())
             if "text" in towers:
-                idc, objc = (self._finish("text", towers["text"], acts["text"]) if "text" in acts
-                             else self._classifiers())
+                idc, objc = (self._finish("text", towers["text"], acts["text"], ("id", "obj"))
+                             if "text" in acts else self._classifiers())
             return score(idf, idc, objf, objc, self.es, self.target)
         finally:
             for name, orig in originals.items():

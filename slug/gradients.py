@@ -82,16 +82,21 @@ def _accumulate(model: torch.nn.Module, names: list[str], batches, loss_fn: Call
                         grads[n] += g.detach().float().cpu()
                 model.zero_grad(set_to_none=True)
         if in_place:
+            # the finiteness check runs where the gradients are (fast on a GPU), then one copy each to the host
+            have = [n for n in names if params[n].grad is not None]
+            ok = torch.stack([torch.isfinite(params[n].grad).all() for n in have]).cpu() if have else []
+            bad = [n for n, good in zip(have, ok) if not good]
             for n in names:
                 g = params[n].grad
                 grads[n] = (torch.zeros(params[n].shape, dtype=torch.float32) if g is None
                             else g.detach().to("cpu", torch.float32).contiguous())
+        else:
+            bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
     finally:
         model.zero_grad(set_to_none=True)
         for n, p in model.named_parameters():
             p.requires_grad_(before[n])
         model.train(was_training)
-    bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
     if bad:
         raise FloatingPointError(f"non-finite {desc} gradient in {bad[:5]}: check the model weights and the data")
     return grads

@@ -69,7 +69,7 @@ def search_trace_plot(trials: pd.DataFrame, chosen_layer: str, criterion_metric:
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), sharex=True)
     for ax, metric in zip(axes, metrics):
         for layer, g in trials.groupby("layer"):
-            g = g.sort_values("rho")
+            g = g.dropna(subset=[metric]).sort_values("rho")  # NaN: retain sets not evaluated (failing trial)
             chosen = layer == chosen_layer
             ax.plot(g.rho, g[metric], marker="o", ms=3 if not chosen else 5, lw=2.2 if chosen else 0.8,
                     alpha=1.0 if chosen else 0.45, label=short_name(layer) + (" (chosen)" if chosen else ""))

@@ -50,6 +50,11 @@ def retain_score(metrics: dict) -> float:
     return 0.5 * (metrics["retain_id_top1"] + metrics["objects_top1"])
 
 
+def _nan_last(x: float) -> float:
+    """A sort key that puts NaN (a trial whose retain sets were not evaluated) after every number."""
+    return math.inf if math.isnan(x) else x
+
+
 def retain_drops(baseline: dict, metrics: dict) -> float:
     """The larger of the two retain drops (identities top-1, objects top-1) against the original."""
     return max(baseline[k] - metrics[k] for k in RETAIN_KEYS)
@@ -112,12 +117,22 @@ class SearchTrial:
         return d
 
 
+RETAIN_METRICS = ("retain_id_top1", "retain_id_top5", "objects_top1", "objects_top5")
+
+
 def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
                   criterion: Criterion, rho_start: float = 0.1, max_iter: int = 10, rel_tol: float = 0.02,
-                  progress: Callable[[str], None] | None = None) -> list[SearchTrial]:
-    """Run the per-layer search for every layer with ``evaluator.evaluate({layer: delta})``."""
+                  progress: Callable[[str], None] | None = None, retain_on_fail: bool = True) -> list[SearchTrial]:
+    """Run the per-layer search for every layer with ``evaluator.evaluate({layer: delta})``.
+
+    ``retain_on_fail=False`` (config ``search.retain_on_fail``) evaluates each trial on the forget images
+    first (``evaluator.evaluate(edits, forget_only=True)``) and the retain sets only when the forget
+    criterion holds: a failing trial can never be chosen (see ``select_trial``), so the choice is the
+    same, and its retain metrics are recorded as NaN. Needs a ``forget_*`` criterion metric.
+    """
     from slug.gradients import tower_of
 
+    lazy = not retain_on_fail and criterion.metric.startswith("forget_")
     trials: list[SearchTrial] = []
     for layer in layers:
         theta, grad = params[layer].detach(), g_f[layer]
@@ -125,6 +140,10 @@ def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, tor
 
         def evaluate(rho: float) -> dict:
             delta, _ = make_delta(theta, grad, rho)
+            if lazy:
+                m = evaluator.evaluate({layer: delta}, forget_only=True)
+                if not criterion(m):
+                    return {**m, **{k: math.nan for k in RETAIN_METRICS}}
             return evaluator.evaluate({layer: delta})
 
         for i, (rho, m, ok) in enumerate(bisect_rho(evaluate, criterion, rho_start, max_iter, rel_tol)):
@@ -149,7 +168,7 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
         pool = within or passing
     if not pool:  # nothing forgets: keep the trial that forgets most, flagged as not meeting the criterion
         best = min(trials, key=lambda t: (t.metrics.get("forget_top5", 1.0), t.metrics.get("forget_top1", 1.0),
-                                          -retain_score(t.metrics)))
+                                          _nan_last(-retain_score(t.metrics)), t.rho))
         return best, note
     best = max(pool, key=lambda t: (retain_score(t.metrics), -t.rho))
     return best, note

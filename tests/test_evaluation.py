@@ -32,11 +32,14 @@ def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, 
         stage = ev._staged[tower].stage_of(layer)
         cached = ev.evaluate({layer: delta})
         assert ev._cache.get(tower, (0,))[0] == stage  # one depth per tower: the layer being searched
+        forget_only = ev.evaluate({layer: delta}, forget_only=True)  # the target's images and names alone
+        assert set(forget_only) == {"forget_top1", "forget_top5"}
+        assert all(forget_only[k] == pytest.approx(cached[k], abs=1e-6) for k in forget_only), layer
         acts = ev._entering(tower, stage)  # the unedited activations entering the edited stage
         with torch.no_grad():
             params[layer].add_(delta)
             uncached = ev.evaluate_uncached()
-            partial = ev._finish(tower, stage, acts)
+            partial = ev._finish(tower, stage, acts, ("id", "obj"))
             full = ev._images() if tower == "vision" else ev._classifiers()
             params[layer].sub_(delta)
         for k in cached:
@@ -59,6 +62,10 @@ def test_partial_forward_can_be_turned_off_and_gives_the_same_metrics(tiny_clip,
     edits = {n: 0.5 * torch.randn_like(params[n]) * params[n].detach().std() for n in edits}
     a, b = fast.evaluate(edits), slow.evaluate(edits)  # both towers edited at once
     assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], abs=1e-5) for k in a)
+    fa, fb = fast.evaluate(edits, forget_only=True), slow.evaluate(edits, forget_only=True)
+    assert fa == pytest.approx(fb, abs=1e-6) and fa == pytest.approx({k: a[k] for k in fa}, abs=1e-6)
+    with pytest.raises(ValueError, match="needs a target"):
+        CachedEvaluator(tiny_clip.model, tiny_clip.tokenizer, es, None).evaluate(edits, forget_only=True)
     assert fast.cache_bytes() > 0 and slow.cache_bytes() == 0
     with pytest.raises(KeyError, match="not in the model"):
         fast.evaluate({"visual.nope": torch.zeros(1)})

@@ -59,3 +59,46 @@ def test_selection_flags_when_nothing_meets_the_criterion():
     base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
     best, note = select_trial([_trial(0.1, 0.5, 0.9, 0.8), _trial(0.2, 0.1, 0.5, 0.5)], base, 0.02)
     assert not note["criterion_met"] and best.rho == 0.2
+
+
+def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_failing_trials(tiny_clip, tiny_world):
+    """search.retain_on_fail: false evaluates a trial's retain sets only when it forgets."""
+    import math
+
+    from slug.evaluation import CachedEvaluator, load_eval_set
+    from slug.gradients import forget_gradient
+    from slug.search import search_layers
+
+    model = tiny_clip.model.eval()
+    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    target = es.target_index("Elon Musk")
+    images = es.id_images[es.id_labels == target]
+    layers = ["visual.proj", "text_projection", "visual.transformer.resblocks.0.mlp.c_fc.weight"]
+    g_f = forget_gradient(model, images, tiny_clip.tokenizer(["a photo of Elon Musk"] * len(images)), layers,
+                          progress=False)
+    ev = CachedEvaluator(model, tiny_clip.tokenizer, es, target)
+    calls = {True: 0, False: 0}
+    evaluate = ev.evaluate
+
+    def counted(edits, forget_only=False):
+        calls[forget_only] += 1
+        return evaluate(edits, forget_only=forget_only)
+
+    ev.evaluate = counted
+    params = dict(model.named_parameters())
+    criterion = Criterion("forget_top1", 0.0)
+    full = search_layers(ev, params, g_f, layers, criterion, rho_start=0.01, max_iter=8, retain_on_fail=True)
+    n_full = calls[False]
+    calls.update({True: 0, False: 0})
+    lazy = search_layers(ev, params, g_f, layers, criterion, rho_start=0.01, max_iter=8, retain_on_fail=False)
+    assert [(t.layer, t.rho, t.meets_criterion) for t in lazy] == [(t.layer, t.rho, t.meets_criterion) for t in full]
+    passing = [t for t in lazy if t.meets_criterion]
+    assert passing and len(passing) < len(lazy)  # both kinds of trial occurred
+    for a, b in zip(full, lazy):
+        assert b.metrics["forget_top1"] == pytest.approx(a.metrics["forget_top1"], abs=1e-6)
+        for k in ("retain_id_top1", "objects_top1", "objects_top5"):
+            assert (b.metrics[k] == pytest.approx(a.metrics[k], abs=1e-6)) if b.meets_criterion else math.isnan(b.metrics[k])
+    assert n_full == len(full) and calls[False] == len(passing) and calls[True] == len(lazy)
+    base = ev.baseline()
+    assert select_trial(lazy, base, 0.02)[0].rho == select_trial(full, base, 0.02)[0].rho
+    assert select_trial(lazy, base, 0.02)[0].layer == select_trial(full, base, 0.02)[0].layer

@@ -1,4 +1,5 @@
 """Step-size search over the Pareto-front layers and the choice of the step (rule `search_step`)."""
+import math
 import time
 
 import pandas as pd
@@ -7,7 +8,8 @@ from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import atomic_path, load_tensor_dict, sha256, write_json
 from slug.models import load_clip, pick_device
 from slug.ranking import candidates
-from slug.search import SELECTION_RULE, Criterion, retain_drops, retain_score, search_layers, select_trial
+from slug.search import (RETAIN_METRICS, SELECTION_RULE, Criterion, make_delta, retain_drops, retain_score,
+                         search_layers, select_trial)
 from slug.workflow import as_list, device_report, setup, versions
 
 p = snakemake.params
@@ -31,8 +33,10 @@ log.info("original model (search split): %s", baseline)
 criterion = Criterion(s["criterion"]["metric"], s["criterion"]["max"])
 t0 = time.time()
 trials = search_layers(evaluator, params, g_f, layers, criterion, s["rho_start"], s["max_iter"], s["rel_tol"],
-                       progress=log.info)
+                       progress=log.info, retain_on_fail=s["retain_on_fail"])
 best, note = select_trial(trials, baseline, s["max_retain_drop"])
+if any(math.isnan(best.metrics.get(k, 0.0)) for k in RETAIN_METRICS):  # nothing forgot: evaluate the closest fully
+    best.metrics = evaluator.evaluate({best.layer: make_delta(params[best.layer].detach(), g_f[best.layer], best.rho)[0]})
 elapsed = time.time() - t0
 log.info("chose %s rho=%.4g (%s) in %.1fs", best.layer, best.rho, note, elapsed)
 if not note["criterion_met"]:
