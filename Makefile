@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo demo-sd test test-slurm bench lint dag clean clean-results
+.PHONY: install demo demo-sd test test-slurm bench bench-gpu lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/search_eval.py --arch ViT-B-32-quickgelu --images 120 --objects 50 --repeats 1
 	$(BIN)/python benchmarks/grad_pass.py --batch 8 --batches 2
 	$(BIN)/python benchmarks/concept_scaling.py --ks 1,2,4,8 --workdir /tmp/slug-bench-scaling
+
+## bench-gpu: the gradient-pass and search benchmarks on the first visible GPU at real batch sizes
+bench-gpu: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python benchmarks/gpu.sh
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -44,7 +44,8 @@ if SD_DEMO:
         benchmark:
             "results/benchmarks/sd/{model}/sd_train.tsv"
         params:
-            **SD_PARAMS,
+            # only what training reads, so a search or evaluation setting does not retrain the UNet
+            **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
         threads: 2
         resources:
             mem_mb=4000,
