@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -165,6 +166,11 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     html = (work / "results/elon_musk/report.html").read_text()
     assert "Stable Diffusion: generation through the edited text encoder" in html
     assert (work / "results/models/tiny/sd/unet/config.json").exists()
+    # a search setting reruns the search and what follows it, never the UNet's training
+    (work / "sd2.yaml").write_text("diffusion: {enabled: true, search: {forget_margin: 0.1}}\n")
+    dry = smk(work, "-n", "results/elon_musk/report.html", "--configfile", str(work / "config.yaml"), str(work / "sd2.yaml"))
+    rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
+    assert rules == {"sd_search", "sd_evaluate", "report"}, dry.stdout
 
 
 @pytest.mark.slow

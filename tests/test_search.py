@@ -59,6 +59,10 @@ def test_selection_flags_when_nothing_meets_the_criterion():
     base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
     best, note = select_trial([_trial(0.1, 0.5, 0.9, 0.8), _trial(0.2, 0.1, 0.5, 0.5)], base, 0.02)
     assert not note["criterion_met"] and best.rho == 0.2
+    # forget-first trials that fail carry NaN retain metrics: the closest one is still chosen, ties to the smaller rho
+    nan = float("nan")
+    best, note = select_trial([_trial(0.1, 0.5, nan, nan), _trial(0.3, 0.1, nan, nan), _trial(0.2, 0.1, nan, nan)], base)
+    assert not note["criterion_met"] and best.rho == 0.2
 
 
 def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_failing_trials(tiny_clip, tiny_world):
