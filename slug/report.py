@@ -78,7 +78,8 @@ TEMPLATE = """<!DOCTYPE html>
 <div class="summary">
 <p>SLUG changed <b>one weight tensor</b>, <code>{{ sel.layer }}</code> ({{ sel.tower }} tower), by one step against the
 forget gradient: <code>θ ← θ − λ·g<sub>forget</sub></code> with λ = {{ '%.4g' % sel['lambda'] }}
-(relative size ρ = λ‖g‖/‖θ‖ = {{ '%.4g' % sel.rho }}).
+(relative size ρ = λ‖g‖/‖θ‖ = {{ '%.4g' % sel.rho }}{% if sel.get('rho_margin') %}: the search's threshold
+{{ '%.4g' % sel.rho_threshold }} enlarged by <code>search.rho_margin</code> = {{ sel.rho_margin }}{% endif %}).
 Forget criterion <code>{{ sel.criterion }}</code> on the search split:
 {% if sel.criterion_met %}<span class="ok">met</span>{% else %}<span class="bad">NOT met by any trial</span>{% endif %}.
 {% if sel.get('retain_bound_met') is not none %}Retain bound (identity and object top-1 each drop ≤ {{ '%.1f' % (100 * sel.max_retain_drop) }} pt):

@@ -12,7 +12,9 @@ The choice among all trials of all searched layers:
 2. if ``max_retain_drop`` is set, eligible trials where retain identity top-1 *or* object top-1
    fell by more than it are set aside, unless none is left;
 3. the chosen trial maximises the retain score
-   ``retain = (retain_id_top1 + objects_top1) / 2`` (search split), ties going to the smaller rho.
+   ``retain = (retain_id_top1 + objects_top1) / 2`` (search split), ties going to the smaller rho;
+4. with ``rho_margin`` > 0 the step taken is the chosen one enlarged to ``rho * (1 + rho_margin)``
+   (``with_margin``), recorded as an extra trial of kind "margin".
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class Criterion:
 
 SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, those whose retain identity "
                   "and object top-1 each fell by at most max_retain_drop), maximise retain = (retain_id_top1 + objects_top1) / 2 on the "
-                  "search split; ties go to the smaller rho")
+                  "search split; ties go to the smaller rho; then, if search.rho_margin > 0, enlarge that step to "
+                  "rho * (1 + rho_margin)")
 
 
 RETAIN_KEYS = ("retain_id_top1", "objects_top1")
@@ -109,6 +112,7 @@ class SearchTrial:
     lam: float
     meets_criterion: bool
     metrics: dict = field(default_factory=dict)
+    kind: str = "search"  # "search": a bisection trial; "margin": the chosen step enlarged by search.rho_margin
 
     def row(self) -> dict:
         d = asdict(self)
@@ -152,6 +156,21 @@ def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, tor
                 progress(f"{layer} iter {i}: rho={rho:.4g} {criterion.metric}={m[criterion.metric]:.3f} "
                          f"retain={retain_score(m):.3f} {'PASS' if ok else 'fail'}")
     return trials
+
+
+def with_margin(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], chosen: SearchTrial,
+                criterion: Criterion, margin: float) -> SearchTrial:
+    """The chosen step enlarged to ``rho * (1 + margin)`` and evaluated (config ``search.rho_margin``).
+
+    The bisection stops where the last *search* image of the concept leaves the criterion; unseen
+    images of the concept lie around that threshold, so a margin makes the forgetting hold on them.
+    """
+    if margin < 0:
+        raise ValueError("search.rho_margin must be >= 0")
+    rho = chosen.rho * (1.0 + margin)
+    delta, lam = make_delta(params[chosen.layer].detach(), g_f[chosen.layer], rho)
+    m = evaluator.evaluate({chosen.layer: delta})
+    return SearchTrial(chosen.layer, chosen.tower, chosen.iteration + 1, rho, lam, bool(criterion(m)), m, kind="margin")
 
 
 def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: float | None = None) -> tuple[SearchTrial, dict]:

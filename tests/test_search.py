@@ -106,3 +106,14 @@ def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_
     base = ev.baseline()
     assert select_trial(lazy, base, 0.02)[0].rho == select_trial(full, base, 0.02)[0].rho
     assert select_trial(lazy, base, 0.02)[0].layer == select_trial(full, base, 0.02)[0].layer
+    # search.rho_margin: the chosen step enlarged by 10% and evaluated on the same split
+    from slug.search import with_margin
+
+    chosen = select_trial(lazy, base, 0.02)[0]
+    bigger = with_margin(ev, params, g_f, chosen, criterion, 0.1)
+    assert bigger.kind == "margin" and bigger.layer == chosen.layer
+    assert bigger.rho == pytest.approx(1.1 * chosen.rho) and bigger.lam == pytest.approx(1.1 * chosen.lam)
+    assert bigger.metrics == evaluate({chosen.layer: make_delta(params[chosen.layer].detach(), g_f[chosen.layer],
+                                                                bigger.rho)[0]})
+    with pytest.raises(ValueError, match="rho_margin"):
+        with_margin(ev, params, g_f, chosen, criterion, -0.5)

@@ -9,7 +9,7 @@ from slug.io import atomic_path, load_tensor_dict, sha256, write_json
 from slug.models import load_clip, pick_device
 from slug.ranking import candidates
 from slug.search import (RETAIN_METRICS, SELECTION_RULE, Criterion, make_delta, retain_drops, retain_score,
-                         search_layers, select_trial)
+                         search_layers, select_trial, with_margin)
 from slug.workflow import as_list, device_report, setup, versions
 
 p = snakemake.params
@@ -37,6 +37,12 @@ trials = search_layers(evaluator, params, g_f, layers, criterion, s["rho_start"]
 best, note = select_trial(trials, baseline, s["max_retain_drop"])
 if any(math.isnan(best.metrics.get(k, 0.0)) for k in RETAIN_METRICS):  # nothing forgot: evaluate the closest fully
     best.metrics = evaluator.evaluate({best.layer: make_delta(params[best.layer].detach(), g_f[best.layer], best.rho)[0]})
+threshold_rho = best.rho
+if s["rho_margin"] > 0 and note["criterion_met"]:
+    best = with_margin(evaluator, params, g_f, best, criterion, s["rho_margin"])
+    trials.append(best)
+    log.info("step enlarged by search.rho_margin=%g: rho %.4g -> %.4g, retain %.3f", s["rho_margin"], threshold_rho,
+             best.rho, retain_score(best.metrics))
 elapsed = time.time() - t0
 log.info("chose %s rho=%.4g (%s) in %.1fs", best.layer, best.rho, note, elapsed)
 if not note["criterion_met"]:
@@ -51,6 +57,7 @@ if snakemake.input.checkpoint:
 write_json(snakemake.output.selection, {
     "concept": snakemake.wildcards.concept, "display_name": p.concept["name"],
     "layer": best.layer, "tower": best.tower, "rho": best.rho, "lambda": best.lam,
+    "rho_threshold": threshold_rho, "rho_margin": s["rho_margin"],
     "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer]",
     "criterion": criterion.describe(), **note,
     "selection_rule": SELECTION_RULE, "max_retain_drop": s["max_retain_drop"],
