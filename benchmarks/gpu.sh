@@ -4,6 +4,8 @@
 set -euo pipefail
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
+echo "== GPU parity (tiny CLIP, tiny world): gradients, metrics and the search's choice, CPU vs GPU"
+$PY benchmarks/gpu_parity.py
 echo "== gradient pass, ViT-B-32 (random weights), batch 128 x 4"
 $PY benchmarks/grad_pass.py --device cuda --batch 128 --batches 4 --repeats 3 --threads 8
 echo "== search iteration / full evaluation, ViT-B-32 (random weights), demo-sized evaluation set"
