@@ -23,18 +23,26 @@ from slug.evaluation import CachedEvaluator, EvalSet
 from slug.models import load_clip, pick_device
 
 
-SYNC = lambda: None  # noqa: E731  (torch.cuda.synchronize on a GPU, so timings include the kernels)
-
-
-def best_of(fn, repeats: int) -> float:
+def best_of(fn, repeats: int, sync=lambda: None) -> float:
+    """The fastest of ``repeats`` calls; ``sync`` (torch.cuda.synchronize on a GPU) makes timings include the kernels."""
     times = []
     for _ in range(repeats):
-        SYNC()
+        sync()
         t0 = time.perf_counter()
         fn()
-        SYNC()
+        sync()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def time_layer(ev: CachedEvaluator, params: dict, layer: str, repeats: int, sync) -> dict[str, float]:
+    """Seconds of a layer's first evaluation (fills its cache), a cached full one and a forget-only one."""
+    delta = {layer: 1e-3 * torch.randn_like(params[layer])}
+    ev.clear_cache()
+    first = best_of(lambda: ev.evaluate(delta), 1, sync)
+    return {"first": first, "cache": ev.cache_bytes(),
+            "iteration": best_of(lambda: ev.evaluate(delta), repeats, sync),
+            "forget": best_of(lambda: ev.evaluate(delta, forget_only=True), repeats, sync)}
 
 
 def probe_layers(model, every_block: bool) -> list[str]:
@@ -79,12 +87,10 @@ def main() -> None:
                     help="a search.tsv whose layers weight the mix (demo architecture only)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (the first visible GPU, else the CPU)")
     args = ap.parse_args()
-    global SYNC
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = pick_device(args.device)
-    if device.type == "cuda":
-        SYNC = torch.cuda.synchronize
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     b = load_clip(args.arch, device=device)
     b.model.eval()
     size = b.model.visual.image_size
@@ -94,7 +100,7 @@ def main() -> None:
                  torch.arange(args.objects) % 25, [f"object {i}" for i in range(25)])
     ev = CachedEvaluator(b.model, b.tokenizer, es, target=0)
     params = dict(b.model.named_parameters())
-    full = best_of(ev.evaluate_uncached, args.repeats)
+    full = best_of(ev.evaluate_uncached, args.repeats, sync)
     print(f"arch {args.arch}, {args.images} identity + {args.objects} object images, "
           f"{len(es.id_names)} + {len(es.obj_names)}x7 prompts, {args.threads} threads, "
           f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, device {device}"
@@ -103,21 +109,13 @@ def main() -> None:
     print(f"{'edited tensor':<52} {'stage':>5} {'iteration':>9} {'ratio':>6} {'forget':>6} {'first':>7} {'cache MB':>8}")
     ratios, fratios, peak_cache = {}, {}, 0
     for layer in probe_layers(b.model, args.every_block or args.arch == "SLUG-Demo-ViT"):
-        delta = {layer: 1e-3 * torch.randn_like(params[layer])}
-        ev.clear_cache()
-        SYNC()
-        t0 = time.perf_counter()
-        ev.evaluate(delta)
-        SYNC()
-        first = time.perf_counter() - t0
-        cache = ev.cache_bytes()
-        peak_cache = max(peak_cache, cache)
-        it = best_of(lambda: ev.evaluate(delta), args.repeats)
-        ratios[layer] = it / full
-        fratios[layer] = best_of(lambda: ev.evaluate(delta, forget_only=True), args.repeats) / full
+        t = time_layer(ev, params, layer, args.repeats, sync)
+        peak_cache = max(peak_cache, t["cache"])
+        ratios[layer], fratios[layer] = t["iteration"] / full, t["forget"] / full
         tower = "vision" if layer.startswith("visual.") else "text"
         print(f"{layer:<52} {ev._staged[tower].stage_of(layer) if tower in ev._staged else 0:>5} "
-              f"{it:>8.3f}s {it / full:>6.3f} {fratios[layer]:>6.3f} {first / full:>7.3f} {cache / 2**20:>8.1f}")
+              f"{t['iteration']:>8.3f}s {ratios[layer]:>6.3f} {fratios[layer]:>6.3f} {t['first'] / full:>7.3f} "
+              f"{t['cache'] / 2**20:>8.1f}")
     print("(ratio: a full evaluation of the edited model with the cache; forget: the forget-only evaluation that"
           " rejects a trial which does not forget, search.retain_on_fail: false)")
     for tower in ("vision", "text"):
@@ -128,11 +126,8 @@ def main() -> None:
     if weights:
         for n in weights:
             if n not in ratios:  # a searched tensor not probed above: time it too
-                delta = {n: 1e-3 * torch.randn_like(params[n])}
-                ev.clear_cache()
-                ev.evaluate(delta)
-                ratios[n] = best_of(lambda: ev.evaluate(delta), args.repeats) / full
-                fratios[n] = best_of(lambda: ev.evaluate(delta, forget_only=True), args.repeats) / full
+                t = time_layer(ev, params, n, args.repeats, sync)
+                ratios[n], fratios[n] = t["iteration"] / full, t["forget"] / full
         passing = sum(p for p, _ in weights.values())
         total = sum(p + f for p, f in weights.values())
         every = sum((p + f) * ratios[n] for n, (p, f) in weights.items()) / total

@@ -439,7 +439,6 @@ def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_lengt
     return pipe.to(device, dtype) if dtype != torch.float32 else pipe.to(device)
 
 
-
 def subjects_and_pipeline(cfg: dict, bundle, concept_names: Sequence[str], info: dict | None,
                           unet_dir: str | None, device) -> tuple[Subjects, object]:
     """What the SD rules share: the generator's subjects (from the trained UNet's info, else the
@@ -447,6 +446,7 @@ def subjects_and_pipeline(cfg: dict, bundle, concept_names: Sequence[str], info:
     subjects = (Subjects(info["identities"], info["objects"]) if info
                 else resolve_subjects(cfg, concept_names, None))
     return subjects, load_pipeline(cfg, bundle, unet_dir, device)
+
 
 def sd_size(pipe) -> int:
     return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)

@@ -106,6 +106,7 @@ class CachedEvaluator:
             self._staged["vision"] = _StagedVision(model.visual, batch_size)
         if partial and _StagedText.supports(model):
             self._staged["text"] = _StagedText(model, batch_size)
+        self._target_mask = es.id_labels == target if target is not None else None
         self._cache: dict[str, tuple[int, dict]] = {}
         self._base = self._features()
 
@@ -161,7 +162,7 @@ class CachedEvaluator:
         ("fgt", a few dozen) so a forget-only evaluation runs on them alone."""
         groups = {"id": self.es.id_images, "obj": self.es.obj_images}
         if self.target is not None:
-            groups["fgt"] = self.es.id_images[self.es.id_labels == self.target]
+            groups["fgt"] = self.es.id_images[self._target_mask]
         return groups
 
     def _finish(self, tower: str, stage: int, acts: dict[str, list], groups: tuple[str, ...]) -> list[torch.Tensor]:
@@ -210,10 +211,10 @@ class CachedEvaluator:
                 p.add_(delta.to(p.device, p.dtype))
             idf, objf, idc, objc = self._base
             if forget_only:
-                fgt = idf[self.es.id_labels == self.target]
+                fgt = idf[self._target_mask]
                 if "vision" in towers:
                     fgt = (self._finish("vision", towers["vision"], acts["vision"], ("fgt",))[0] if "vision" in acts
-                           else encode_images(self.model, self._image_groups()["fgt"]))
+                           else encode_images(self.model, self.es.id_images[self._target_mask]))
                 if "text" in towers:
                     idc = (self._finish("text", towers["text"], acts["text"], ("id",))[0] if "text" in acts
                            else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)))

@@ -46,7 +46,8 @@ SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, those
                   "rho * (1 + rho_margin)")
 
 
-RETAIN_KEYS = ("retain_id_top1", "objects_top1")
+RETAIN_KEYS = ("retain_id_top1", "objects_top1")  # the retain score and the retain bound
+RETAIN_METRICS = ("retain_id_top1", "retain_id_top5", "objects_top1", "objects_top5")  # all retain columns
 
 
 def retain_score(metrics: dict) -> float:
@@ -119,9 +120,6 @@ class SearchTrial:
         d.update(d.pop("metrics"))
         d["retain_score"] = retain_score(self.metrics)
         return d
-
-
-RETAIN_METRICS = ("retain_id_top1", "retain_id_top5", "objects_top1", "objects_top5")
 
 
 def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
