@@ -55,6 +55,13 @@ def model_checkpoint():
     return []
 
 
+def arch_config():
+    """The bundled open_clip config of model.arch (slug/model_configs/<arch>.json), if it is one of ours:
+    an input of pretraining, so that editing the architecture retrains the model."""
+    path = Path(workflow.basedir) / "slug" / "model_configs" / f"{config['model']['arch']}.json"
+    return [str(path)] if path.exists() else []
+
+
 def model_params():
     pre = config["model"]["pretrained"]
     ckpt = model_checkpoint()

@@ -5,6 +5,7 @@
 rule pretrain:
     input:
         shards=all_shards(),
+        arch=arch_config(),
     output:
         checkpoint="results/models/{model}/checkpoint.pt",
         losses="results/models/{model}/pretrain_loss.tsv",

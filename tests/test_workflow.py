@@ -87,6 +87,22 @@ def test_changing_a_search_parameter_reruns_only_the_search_and_what_follows(run
     assert set(jobs) == {"search_step", "unlearn", "evaluate", "report"}
 
 
+def test_editing_the_bundled_architecture_retrains_the_model(run):
+    import os
+
+    arch = REPO / "slug" / "model_configs" / "SLUG-Tiny-ViT.json"
+    text, before = arch.read_bytes(), arch.stat()
+    try:  # an edit (Snakemake compares the checksums of small inputs, so touching is not enough)
+        arch.write_bytes(text.rstrip() + b"\n\n")
+        os.utime(arch, (before.st_atime, (run / "results/models/tiny/checkpoint.pt").stat().st_mtime + 60))
+        jobs = jobs_of(smk(run, "-n", "results/elon_musk/report.html").stdout)
+    finally:
+        arch.write_bytes(text)
+        os.utime(arch, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert jobs.get("pretrain") == 1 and jobs.get("retain_gradient") == 1 and jobs.get("report") == 1
+    assert "world" not in jobs and "download_shards" not in jobs
+
+
 def test_concept_without_matches_fails_clearly_and_leaves_nothing(run):
     proc = smk(run, "results/nobody_here/forget.tar", "--cores", "1", check=False)
     assert proc.returncode != 0
