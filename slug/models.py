@@ -83,7 +83,8 @@ def pick_device(requested: str = "auto") -> torch.device:
                 f"{where} (CUDA_VISIBLE_DEVICES {shown}): use device: auto or cuda:0 and choose the GPU "
                 f"with CUDA_VISIBLE_DEVICES")
         why = f"config device: {requested}, CUDA_VISIBLE_DEVICES {shown}"
-    logging.getLogger("slug").info("computing on %s (%s; %s)", device, why, where)
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    logging.getLogger("slug").info("computing on %s (%s; %s; %s)", device, what, why, where)
     return device
 
 

@@ -52,13 +52,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_report(device: torch.device) -> str:
-    if device.type == "cuda":
-        return (f"device cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()}), "
-                f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
-    return f"device cpu ({torch.get_num_threads()} threads)"
-
-
 def as_list(x) -> list:
     """Snakemake gives a named input as a string when it is one file, as a list when several."""
     return [x] if isinstance(x, (str, Path)) else list(x)

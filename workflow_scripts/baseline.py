@@ -7,13 +7,12 @@ from slug.evaluation import load_eval_set
 from slug.io import atomic_path, write_json
 from slug.models import load_clip, pick_device, save_state_dict
 from slug.search import Criterion
-from slug.workflow import as_list, device_report, setup, versions
+from slug.workflow import as_list, setup, versions
 
 p = snakemake.params
 method = snakemake.wildcards.method
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 tok = bundle.tokenizer
 cfg = BaselineConfig(seed=p.seed, **p.hparams)

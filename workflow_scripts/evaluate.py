@@ -4,13 +4,12 @@ from slug.evaluation import CachedEvaluator, cosine_matrix, load_eval_set, match
 from slug.io import write_json
 from slug.models import load_clip, pick_device
 from slug.plots import cosine_plot
-from slug.workflow import as_list, device_report, setup
+from slug.workflow import as_list, setup
 
 p = snakemake.params
 ev = p.evaluation
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
           "after": load_clip(p.model["arch"], snakemake.input.unlearned, device)}
 tf, tok = models["before"].preprocess_val, models["before"].tokenizer

@@ -13,13 +13,12 @@ from slug.plots import cosine_plot
 from slug.report import png_data_uri
 from slug.search import Criterion
 from slug.unlearn import apply_deltas
-from slug.workflow import device_report, setup
+from slug.workflow import setup
 
 p = snakemake.params
 inp = snakemake.input
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 model, tok = bundle.model.eval(), bundle.tokenizer
 original = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -5,12 +5,11 @@ from slug.data import load_pairs
 from slug.io import atomic_path
 from slug.models import load_clip, pick_device, save_state_dict
 from slug.pretrain import PretrainConfig, pretrain_clip
-from slug.workflow import as_list, device_report, setup
+from slug.workflow import as_list, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.arch, None, device)
 images, tokens, _ = load_pairs(as_list(snakemake.input.shards), bundle.preprocess_val, bundle.tokenizer)
 log.info("training on %d pairs from %d shards", len(images), len(as_list(snakemake.input.shards)))

@@ -14,13 +14,12 @@ from slug.hf_clip import check_edit, layers_run, max_weight_difference
 from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
 from slug.models import load_clip, pick_device
 from slug.search import Criterion, SearchTrial, make_delta, retain_drops, retain_score, search_layers, select_trial
-from slug.workflow import as_list, device_report, setup, versions
+from slug.workflow import as_list, setup, versions
 
 p = snakemake.params
 cfg, s = p.diffusion, p.diffusion["search"]
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None

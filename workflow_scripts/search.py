@@ -10,13 +10,12 @@ from slug.models import load_clip, pick_device
 from slug.ranking import candidates
 from slug.search import (RETAIN_METRICS, SELECTION_RULE, Criterion, make_delta, retain_drops, retain_score,
                          search_layers, select_trial, with_margin)
-from slug.workflow import as_list, device_report, setup, versions
+from slug.workflow import as_list, setup, versions
 
 p = snakemake.params
 s = p.search
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 bundle.model.eval()
 params = {k: v for k, v in bundle.model.named_parameters()}

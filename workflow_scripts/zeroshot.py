@@ -2,12 +2,11 @@
 from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import write_json
 from slug.models import load_clip, pick_device
-from slug.workflow import device_report, setup
+from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads)
 device = pick_device(p.device)
-log.info(device_report(device))
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val)
 m = CachedEvaluator(bundle.model, bundle.tokenizer, es, target=None).baseline()
