@@ -88,6 +88,25 @@ def pick_device(requested: str = "auto") -> torch.device:
     return device
 
 
+def is_local_checkpoint(pretrained: str | None) -> bool:
+    """True when ``pretrained`` names a checkpoint file (a path or a .pt/.pth/.safetensors name), not a tag."""
+    return pretrained is not None and (os.path.sep in str(pretrained)
+                                       or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
+
+
+def load_weights(arch: str, pretrained: str | None) -> dict[str, torch.Tensor]:
+    """The model's state dict on the CPU, for stages that need its tensors but not the model.
+
+    A local checkpoint is read directly (``weights_only=True``) without building the model, which
+    spares those rules the import of open_clip and its dependencies (several seconds per job). Its
+    match with the architecture was checked by the stages before (gradients, search), which build the
+    model. A tag or None goes through :func:`load_clip`.
+    """
+    if is_local_checkpoint(pretrained):
+        return load_tensor_dict(pretrained)
+    return {k: v.detach() for k, v in load_clip(arch, pretrained).model.state_dict().items()}
+
+
 def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
     """Create ``arch`` through open_clip with ``pretrained`` = None, a tag, or a checkpoint path.
 
@@ -101,7 +120,7 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
         raise ValueError(
             f"unknown model architecture {arch!r}: use one of open_clip.list_models() "
             f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {CONFIG_DIR}")
-    local = pretrained is not None and (os.path.sep in str(pretrained) or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
+    local = is_local_checkpoint(pretrained)
     logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights" before we load ours
     try:
         model, pp_train, pp_val = open_clip.create_model_and_transforms(
@@ -138,5 +157,7 @@ def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str)
                          + ". Check that model.arch in the config names the architecture this checkpoint was trained with.")
 
 
-def save_state_dict(model: torch.nn.Module, path: str | Path) -> None:
-    atomic_torch_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, path)
+def save_state_dict(model: torch.nn.Module | dict[str, torch.Tensor], path: str | Path) -> None:
+    """Save a model's state dict (or a state dict) as a plain, contiguous CPU tensor dict that open_clip loads."""
+    state = model if isinstance(model, dict) else model.state_dict()
+    atomic_torch_save({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)

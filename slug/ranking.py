@@ -24,6 +24,9 @@ def layer_scores(params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], 
         if name not in g_r or name not in params:
             continue
         theta = params[name].detach().float()
+        if theta.shape != gf.shape:
+            raise ValueError(f"{name}: the forget gradient has shape {tuple(gf.shape)}, the model's tensor "
+                             f"{tuple(theta.shape)}: the gradient files were computed for another model")
         if not include_layernorm and is_layernorm(name, theta):
             continue
         gr = g_r[name].float()

@@ -34,3 +34,23 @@ def test_pretraining_is_deterministic_for_a_seed(tiny_world):
         pretrain_clip(bundle.model, images, tokens, PretrainConfig(epochs=2, batch_size=10, seed=7), progress=False)
         states.append(bundle.model.state_dict())
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_load_weights_reads_a_local_checkpoint_without_building_the_model(tiny_clip, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "ckpt.pt"
+    save_state_dict(tiny_clip.model, path)
+    expected = tiny_clip.model.state_dict()
+    code = ("import sys, torch; from slug.models import load_weights; "
+            f"w = load_weights('SLUG-Tiny-ViT', {str(path)!r}); "
+            f"torch.save(w, {str(tmp_path / 'w.pt')!r}); print('open_clip' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"  # the rules that only need tensors skip open_clip's imports
+    weights = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert list(weights) == list(expected) and all(torch.equal(weights[k], expected[k]) for k in expected)
+    from slug.models import load_weights
+
+    untrained = load_weights("SLUG-Tiny-ViT", None)  # no file: built through open_clip
+    assert set(untrained) == set(expected)

@@ -1,14 +1,13 @@
 """Rank layers by importance and gradient alignment; Pareto front per tower (rule `rank_layers`)."""
 from slug.io import atomic_path, load_tensor_dict
-from slug.models import load_clip
+from slug.models import load_weights
 from slug.plots import pareto_plot
 from slug.ranking import layer_scores
 from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0])
-model = load_clip(p.model["arch"], p.model["pretrained"]).model
-params = {k: v.detach() for k, v in model.named_parameters()}
+params = load_weights(p.model["arch"], p.model["pretrained"])
 g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)
 g_r = load_tensor_dict(snakemake.input.retain, check_finite=True)
 df = layer_scores(params, g_f, g_r, include_layernorm=p.include_layernorm)

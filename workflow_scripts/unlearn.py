@@ -1,21 +1,19 @@
 """Write the single-layer delta and the full unlearned checkpoint (rule `unlearn`)."""
 from slug.io import atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
-from slug.models import load_clip, save_state_dict
+from slug.models import load_weights, save_state_dict
 from slug.unlearn import apply_deltas, single_layer_delta
 from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0])
 sel = read_json(snakemake.input.selection)
-bundle = load_clip(p.model["arch"], p.model["pretrained"])
-state = {k: v.detach().clone() for k, v in bundle.model.state_dict().items()}
+state = load_weights(p.model["arch"], p.model["pretrained"])
 g = load_tensor_dict(snakemake.input.forget, check_finite=True)[sel["layer"]]
 delta = {sel["layer"]: single_layer_delta(state[sel["layer"]], g, sel["lambda"])}
 log.info("layer %s, lambda %.6g, rho %.4g, |delta|/|theta| = %.4g", sel["layer"], sel["lambda"], sel["rho"],
          float(delta[sel["layer"]].norm() / state[sel["layer"]].norm()))
-bundle.model.load_state_dict(apply_deltas(state, delta))
 atomic_torch_save(delta, snakemake.output.delta)
-save_state_dict(bundle.model, snakemake.output.checkpoint)
+save_state_dict(apply_deltas(state, delta), snakemake.output.checkpoint)
 write_json(snakemake.output.manifest, {
     "base_model": p.model, "layer": sel["layer"], "lambda": sel["lambda"], "rho": sel["rho"],
     "delta_sha256": sha256(snakemake.output.delta), "checkpoint_sha256": sha256(snakemake.output.checkpoint),
