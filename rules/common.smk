@@ -2,10 +2,9 @@
 import os
 import re
 import sys
-from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)
-from slug.config import validate_config  # noqa: E402
+from slug.config import bundled_arch_config, is_local_checkpoint, validate_config  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order
 config.clear()
@@ -50,7 +49,7 @@ def model_checkpoint():
     pre = config["model"]["pretrained"]
     if pre == "train":
         return [f"results/models/{MODEL}/checkpoint.pt"]
-    if os.sep in pre or pre.endswith((".pt", ".pth", ".safetensors")):
+    if is_local_checkpoint(pre):
         return [pre]
     return []
 
@@ -58,8 +57,8 @@ def model_checkpoint():
 def arch_config():
     """The bundled open_clip config of model.arch (slug/model_configs/<arch>.json), if it is one of ours:
     an input of pretraining, so that editing the architecture retrains the model."""
-    path = Path(workflow.basedir) / "slug" / "model_configs" / f"{config['model']['arch']}.json"
-    return [str(path)] if path.exists() else []
+    path = bundled_arch_config(config["model"]["arch"])
+    return [str(path)] if path else []
 
 
 def model_params():

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "configs" / "schema.yaml"
+MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"  # open_clip configs shipped with slug
+
+
+def is_local_checkpoint(pretrained: str | None) -> bool:
+    """True when ``model.pretrained`` names a checkpoint file (a path or a .pt/.pth/.safetensors name), not a tag."""
+    return pretrained is not None and (os.sep in str(pretrained)
+                                       or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
+
+
+def bundled_arch_config(arch: str) -> Path | None:
+    """The JSON of ``model.arch`` in slug/model_configs, or None when open_clip ships the architecture."""
+    path = MODEL_CONFIG_DIR / f"{arch}.json"
+    return path if path.exists() else None
 
 
 class ConfigError(ValueError):

@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 import torch
 
+from slug.config import MODEL_CONFIG_DIR, is_local_checkpoint
 from slug.io import atomic_torch_save, load_tensor_dict
 
-CONFIG_DIR = Path(__file__).parent / "model_configs"
 _registered = False
 
 
@@ -24,7 +24,7 @@ def register_configs() -> None:
     if not _registered:
         import open_clip
 
-        open_clip.add_model_config(CONFIG_DIR)
+        open_clip.add_model_config(MODEL_CONFIG_DIR)
         _registered = True
 
 
@@ -88,12 +88,6 @@ def pick_device(requested: str = "auto") -> torch.device:
     return device
 
 
-def is_local_checkpoint(pretrained: str | None) -> bool:
-    """True when ``pretrained`` names a checkpoint file (a path or a .pt/.pth/.safetensors name), not a tag."""
-    return pretrained is not None and (os.path.sep in str(pretrained)
-                                       or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
-
-
 def load_weights(arch: str, pretrained: str | None) -> dict[str, torch.Tensor]:
     """The model's state dict on the CPU, for stages that need its tensors but not the model.
 
@@ -119,7 +113,7 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
     if arch not in open_clip.list_models():
         raise ValueError(
             f"unknown model architecture {arch!r}: use one of open_clip.list_models() "
-            f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {CONFIG_DIR}")
+            f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {MODEL_CONFIG_DIR}")
     local = is_local_checkpoint(pretrained)
     logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights" before we load ours
     try:
