@@ -105,13 +105,20 @@ def make_identities(n: int, seed: int, min_trait_distance: int = 4) -> list[Iden
     names = list(BENCHMARK_IDENTITIES)
     pool = [f"{f} {l}" for f, l in zip(rng.permutation(_FIRST), rng.permutation(_LAST))]
     pool += [f"{f} {l}" for f, l in zip(rng.permutation(_FIRST), rng.permutation(_LAST)) if f"{f} {l}" not in pool]
+    if len(set(pool) | set(names)) < n:
+        # Every other first x last combination, from a generator of its own so that the traits drawn
+        # below (and any world of at most ~100 people) stay what they were.
+        rest = sorted({f"{f} {l}" for f in _FIRST for l in _LAST} - set(pool))
+        order = np.random.default_rng(np.random.SeedSequence([seed, 2])).permutation(len(rest))
+        pool += [rest[i] for i in order]
     for candidate in pool:
         if len(names) >= n:
             break
         if candidate not in names:
             names.append(candidate)
     if len(names) < n:
-        raise ValueError(f"world.n_identities={n} exceeds the {len(names)} names the world can draw")
+        raise ValueError(f"world.n_identities={n} exceeds the {len(names)} names the world can draw "
+                         f"({len(_FIRST)} first x {len(_LAST)} last names); lower world.n_identities")
     identities: list[Identity] = []
     for name in names:
         for _ in range(10_000):

@@ -79,3 +79,11 @@ def test_world_formats_read_back(tiny_world):
 def test_bad_world_size_is_refused():
     with pytest.raises(ValueError, match="n_identities"):
         make_identities(3, seed=0)
+
+
+def test_every_world_size_the_schema_allows_can_be_drawn():
+    small, large = make_identities(60, seed=0, min_trait_distance=2), make_identities(2500, seed=0, min_trait_distance=2)
+    assert len({p.name for p in large}) == 2500
+    assert large[:60] == small  # a larger world extends a smaller one instead of renaming it
+    with pytest.raises(ValueError, match="lower world.n_identities"):
+        make_identities(2506, seed=0, min_trait_distance=2)
