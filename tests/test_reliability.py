@@ -9,18 +9,22 @@ from slug.models import load_clip
 
 
 class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):  # would run a command if unpickled with weights_only=False
         import os
-        return (os.system, ("touch /tmp/slug-pwned",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_pickle_payload_is_refused_and_never_executed(tmp_path):
-    path = tmp_path / "evil.pt"
-    torch.save({"w": torch.zeros(1), "x": _Payload()}, path)
+    path, marker = tmp_path / "evil.pt", tmp_path / "pwned"
+    torch.save({"w": torch.zeros(1), "x": _Payload(marker)}, path)
     with pytest.raises(ValueError, match="refused to load.*weights_only=True"):
         load_tensor_dict(path)
-    import os
-    assert not os.path.exists("/tmp/slug-pwned")
+    assert not marker.exists()
+    torch.load(path, weights_only=False)  # the payload is live: unpickled unsafely, it runs
+    assert marker.exists()
 
 
 def test_nan_gradients_are_refused(tmp_path):
@@ -76,3 +80,16 @@ def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_replaces_the_target_and_clears_a_killed_writers_temp_file(tmp_path):
+    target = tmp_path / "forget_grads.pt"
+    stale = tmp_path / ".forget_grads.pt.k1ll3d.tmp"  # what a SIGKILL in the middle of a write leaves
+    stale.write_text("half")
+    other = tmp_path / ".other.pt.k1ll3d.tmp"  # another output's: not ours to remove
+    other.write_text("half")
+    with atomic_path(target) as tmp:
+        assert not target.exists()
+        tmp.write_text("whole")
+    assert target.read_text() == "whole" and not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.k1ll3d.tmp", "forget_grads.pt"]
