@@ -9,13 +9,16 @@ from slug.baselines import (BaselineConfig, evaluate_model, first_meeting, forge
                             salun_masks, ssd_dampen, ssd_lambdas)
 from slug.data import load_pairs
 from slug.evaluation import load_eval_set
-from slug.joint import combine_deltas, shared_layers
+from slug.joint import combine_deltas, rescale_jointly, shared_layers
 from slug.search import Criterion
 
 
 @pytest.fixture
 def setting(tiny_clip, tiny_world):
-    """Forget pairs = one identity's captions, retain pairs = the rest of the tiny world's shard."""
+    """Forget pairs = the first half of the tiny world's non-member shard, retain pairs = the second half.
+
+    The evaluation's target is identity 0; the tests below only need a forget set and a retain set
+    that are distinct, and a real evaluation to run."""
     b = tiny_clip
     imgs, toks, caps = load_pairs(sorted((tiny_world / "nonmember").glob("*.tar")), b.preprocess_val, b.tokenizer)
     es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "all", b.preprocess_val)
@@ -45,6 +48,27 @@ def test_ga_raises_the_forget_loss(setting):
     assert 1 - _mean_cos(b.model, forget) > before + 1e-3
     assert [r.epoch for r in recs] == [0, 1, 2] and recs[-1].grad_steps == 2 * 2  # 10 forget pairs, batch 8
     assert recs[-1].unlearn_s > 0 and not first_meeting(recs).meets_criterion
+
+
+def test_training_stops_at_the_first_epoch_that_meets_the_criterion(setting):
+    b, forget, retain, es = setting
+    start = _mean_cos(b.model, forget)
+    goal = start - 2e-3  # GA lowers the forget pairs' cosine a little every epoch
+
+    def evaluate(m):  # the metrics every baseline logs, and the forget pairs' mean cosine to decide on
+        return {**evaluate_model(m, b.tokenizer, es, 0), "cos": _mean_cos(m, forget)}
+
+    recs = run_baseline("ga", b.model, forget, retain, BaselineConfig(lr=1e-3, max_epochs=10, batch_size=8),
+                        evaluate, lambda m: m["cos"] <= goal)
+    assert 1 < len(recs) < 11  # stopped early, after at least one epoch
+    assert recs[-1].meets_criterion and not any(r.meets_criterion for r in recs[:-1])
+    assert first_meeting(recs) is recs[-1]
+    assert _mean_cos(b.model, forget) == pytest.approx(recs[-1].metrics["cos"], abs=1e-6)  # that epoch's weights
+    weights = {k: v.clone() for k, v in b.model.state_dict().items()}
+    again = run_baseline("ga", b.model, forget, retain, BaselineConfig(lr=1e-3, max_epochs=10, batch_size=8),
+                         evaluate, lambda m: m["cos"] <= goal)
+    assert len(again) == 1 and again[0].meets_criterion  # already forgotten: nothing to do
+    assert all(torch.equal(weights[k], v) for k, v in b.model.state_dict().items())
 
 
 def test_ft_lowers_the_retain_loss(setting):
@@ -118,6 +142,21 @@ def test_joint_deltas_add_on_shared_layers():
     assert shared_layers({"elon": "x", "jeff": "x", "taylor": "y"}) == {"x": ["elon", "jeff"]}
     with pytest.raises(ValueError, match="disagree in shape"):
         combine_deltas([a, {"x": torch.ones(3)}])
+
+
+def test_joint_rescaling_finds_the_smallest_scale_that_restores_each_concept():
+    # Synthetic and monotone: "a" is forgotten jointly once its scale reaches 2.7 (the other update pulls
+    # it back), "b" already is at scale 1. Doubling brackets a in [2, 4]; 4 bisections narrow it to 1/8.
+    def evaluate(s):
+        return {"forget": {"a": {"top5": float(s["a"] < 2.7)}, "b": {"top5": float(s["b"] < 1.0)}}}
+
+    scales, trials = rescale_jointly(evaluate, ["a", "b"], "forget_top5", 0.0, bisections=4)
+    assert scales["b"] == 1.0 and 2.7 <= scales["a"] <= 2.7 + 2 / 2**4
+    assert trials[0]["scales"] == {"a": 1.0, "b": 1.0} and trials[-1]["scales"] == scales
+    assert all(trials[-1]["metrics"]["forget"][c]["top5"] == 0.0 for c in "ab")
+    unreachable, _ = rescale_jointly(lambda s: {"forget": {"a": {"top5": 1.0}}}, ["a"], "forget_top5", 0.0,
+                                     rounds=1, max_doublings=3)
+    assert unreachable == {"a": 8.0}  # gives up after its doublings, keeping the largest scale tried
 
 
 def test_forget_loss_is_minus_one_minus_cosine(tiny_clip):

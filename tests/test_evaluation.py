@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from slug.evaluation import CachedEvaluator, load_eval_set, mia_score
+from slug.evaluation import CachedEvaluator, EvalSet, load_eval_set, mia_score, score
 from slug.gradients import candidate_names
 
 
@@ -13,6 +13,22 @@ def test_mia_is_chance_on_identical_distributions_and_perfect_on_separable_ones(
     assert 40 <= same_mean <= 60
     sep_mean, sep_std = mia_score(rng.normal(5, 0.5, 200), rng.normal(-5, 0.5, 300))
     assert sep_mean > 99 and sep_std < 1
+
+
+def test_metrics_forget_only_the_target_and_average_retain_per_identity():
+    e = torch.eye(6)
+    # identity 0 is the target: one image recognised, one taken for identity 1 (0 comes second)
+    id_feats = torch.stack([e[0], e[1] + 0.5 * e[0], e[1], e[1], e[2], e[3] + 0.1 * e[2], e[3], e[4], e[5]])
+    id_labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 4, 5])
+    obj_feats, obj_labels = torch.stack([e[0], e[1], e[2], e[0]]), torch.tensor([0, 1, 2, 2])
+    es = EvalSet(torch.empty(0), id_labels, list("ABCDEF"), torch.empty(0), obj_labels, list("xyz"))
+    m = score(id_feats, e, obj_feats, e[:3], es, target=0)
+    assert m["forget_top1"] == 0.5 and m["forget_top5"] == 1.0
+    # per identity without the target: (1 + 1/2 + 1 + 1 + 1) / 5; per image it would be 6/7, with the target 5/6
+    assert m["retain_id_top1"] == pytest.approx(0.9) and m["retain_id_top5"] == 1.0
+    assert m["objects_top1"] == 0.75 and m["objects_top5"] == 1.0  # top-5 of 3 classes: all of them
+    untargeted = score(id_feats, e, obj_feats, e[:3], es, target=None)
+    assert "forget_top1" not in untargeted and untargeted["retain_id_top1"] == pytest.approx(5 / 6)
 
 
 def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, tiny_world):
@@ -25,6 +41,7 @@ def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, 
     # every candidate tensor (each block half, ln_post/ln_final, both projections, conv1) and the embeddings
     names = candidate_names(tiny_clip.model) + ["visual.class_embedding", "visual.positional_embedding",
                                                 "token_embedding.weight", "visual.transformer.resblocks.1.attn.in_proj_bias"]
+    before = {k: v.detach().clone() for k, v in tiny_clip.model.state_dict().items()}
     torch.manual_seed(0)
     for layer in names:
         delta = 0.5 * torch.randn_like(params[layer]) * params[layer].detach().std().clamp_min(0.1)
@@ -33,21 +50,24 @@ def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, 
         cached = ev.evaluate({layer: delta})
         assert ev._cache.get(tower, (0,))[0] == stage  # one depth per tower: the layer being searched
         forget_only = ev.evaluate({layer: delta}, forget_only=True)  # the target's images and names alone
+        assert torch.equal(params[layer].detach(), before[layer]), f"evaluate() left {layer} edited"
         assert set(forget_only) == {"forget_top1", "forget_top5"}
         assert all(forget_only[k] == pytest.approx(cached[k], abs=1e-6) for k in forget_only), layer
         acts = ev._entering(tower, stage)  # the unedited activations entering the edited stage
         with torch.no_grad():
-            params[layer].add_(delta)
+            params[layer].add_(delta)  # restored by copy below: (w + d) - d is not always w in floating point
             uncached = ev.evaluate_uncached()
             partial = ev._finish(tower, stage, acts, ("id", "obj"))
             full = ev._images() if tower == "vision" else ev._classifiers()
-            params[layer].sub_(delta)
+            params[layer].copy_(before[layer])
         for k in cached:
             assert cached[k] == pytest.approx(uncached[k], abs=1e-5), (layer, k)
         for got, ref in zip(partial, full):
-            torch.testing.assert_close(got, ref, atol=1e-5, rtol=0), layer
-    # the model is restored exactly
-    assert ev.evaluate({}) == ev.baseline()
+            torch.testing.assert_close(got, ref, atol=1e-5, rtol=0, msg=layer)
+    # every tensor of the model is bit-identical after all the edits, and scoring it afresh gives the baseline
+    after = tiny_clip.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert ev.evaluate_uncached() == pytest.approx(ev.baseline(), abs=1e-6)
 
 
 def test_partial_forward_can_be_turned_off_and_gives_the_same_metrics(tiny_clip, tiny_world):

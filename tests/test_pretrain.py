@@ -19,10 +19,12 @@ def test_tiny_pretraining_lowers_loss_and_checkpoint_reloads_identically(tiny_wo
     save_state_dict(tiny_clip.model, path)
     register_configs()
     model, _, _ = open_clip.create_model_and_transforms("SLUG-Tiny-ViT", pretrained=str(path))
-    for (n, a), (_, b) in zip(tiny_clip.model.state_dict().items(), model.state_dict().items()):
-        assert torch.equal(a, b), n
-    reloaded = load_clip("SLUG-Tiny-ViT", str(path)).model
-    assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))
+    trained, opened = tiny_clip.model.state_dict(), model.state_dict()
+    assert list(trained) == list(opened)
+    for n in trained:
+        assert torch.equal(trained[n], opened[n]), n
+    reloaded = load_clip("SLUG-Tiny-ViT", str(path)).model.state_dict()
+    assert list(reloaded) == list(opened) and all(torch.equal(reloaded[n], opened[n]) for n in opened)
 
 
 def test_pretraining_is_deterministic_for_a_seed(tiny_world):

@@ -55,6 +55,23 @@ def test_selection_prefers_retain_among_passing_trials_then_smaller_rho():
     assert best.layer == "x"
 
 
+def test_selection_falls_back_to_the_best_passing_trial_when_none_keeps_the_retain_bound():
+    base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
+    trials = [_trial(0.1, 0.3, 0.9, 0.8), _trial(0.2, 0.0, 0.8, 0.7, "m"), _trial(0.3, 0.0, 0.84, 0.7, "n")]
+    best, note = select_trial(trials, base, max_retain_drop=0.02)
+    assert best.layer == "n"  # the best retain score among trials that forget; the one that keeps retain does not
+    assert note["criterion_met"] and note["n_within_retain_bound"] == 0 and note["retain_bound_met"] is False
+
+
+def test_bisection_stops_at_rho_max_and_refuses_bad_settings():
+    trials = bisect_rho(lambda r: {"forget_top5": 1.0}, Criterion(), 0.1, max_iter=30, rho_max=1.0)
+    assert [round(r, 6) for r, _, _ in trials] == [0.1, 0.2, 0.4, 0.8, 1.0]  # doubling, capped, then stop
+    assert not any(ok for _, _, ok in trials)
+    for bad in ({"rho_start": 0.0}, {"rho_start": -0.1}, {"max_iter": 0}):
+        with pytest.raises(ValueError, match="search.rho_start must be > 0 and search.max_iter >= 1"):
+            bisect_rho(lambda r: {"forget_top5": 0.0}, Criterion(), **bad)
+
+
 def test_selection_flags_when_nothing_meets_the_criterion():
     base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
     best, note = select_trial([_trial(0.1, 0.5, 0.9, 0.8), _trial(0.2, 0.1, 0.5, 0.5)], base, 0.02)
