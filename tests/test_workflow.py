@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -23,7 +25,7 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
     sel = json.loads((run / "results/elon_musk/selection.json").read_text())
     assert sel["criterion_met"] and sel["criterion"] == "forget_top1 <= 0"
     assert sel["metrics_search_split"]["forget_top1"] == 0.0
-    assert sel["baseline_search_split"]["forget_top1"] > 0.5  # there was something to forget
+    assert sel["baseline_search_split"]["forget_top1"] > 1 / cfg["world"]["n_identities"]  # recognised: above chance
     assert sel["retain_bound_met"]
     for key in ("retain_id_top1", "objects_top1"):
         drop = sel["baseline_search_split"][key] - sel["metrics_search_split"][key]
@@ -33,7 +35,10 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
 
     metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
     assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]
-    assert 0 <= metrics["after"]["mia_mean"] <= 100 and metrics["n_forget_pairs"] > 10
+    assert 0 <= metrics["after"]["mia_mean"] <= 100
+    stats = json.loads((run / "results/elon_musk/forget_stats.json").read_text())
+    assert stats["kept"] == min(stats["matches"] - stats["duplicates_dropped"], cfg["forget"]["max_images"])
+    assert metrics["n_forget_pairs"] == stats["kept"] > 0  # the evaluation's forget set is the curated one
 
 
 def test_unlearned_checkpoint_and_delta(run):
@@ -52,6 +57,13 @@ def test_unlearned_checkpoint_and_delta(run):
     torch.testing.assert_close(new[sel["layer"]], base[sel["layer"]] + delta[sel["layer"]])
     rho = float(delta[sel["layer"]].norm() / base[sel["layer"]].norm())
     assert rho == pytest.approx(sel["rho"], rel=1e-4)
+    # the manifest's one line of Python loads the unlearned model with open_clip, in a fresh interpreter
+    manifest = json.loads((run / "results/elon_musk/unlearned/manifest.json").read_text())
+    check = ("; import torch; from slug.io import load_tensor_dict; "
+             "ref = load_tensor_dict('results/elon_musk/unlearned/checkpoint.pt'); sd = model.state_dict(); "
+             "assert sorted(ref) == sorted(sd) and all(torch.equal(ref[k], sd[k]) for k in ref); print('same')")
+    out = subprocess.run([sys.executable, "-c", manifest["load"] + check], cwd=run, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "same", out.stderr[-2000:]
 
 
 def test_report_is_self_contained(run):
@@ -72,7 +84,7 @@ def test_second_concept_reuses_model_shards_and_retain_gradient(run):
         assert shared not in jobs
 
 
-def test_batch_target_builds_one_retain_gradient_and_nothing_is_stale(run):
+def test_batch_target_reuses_the_retain_gradient_and_nothing_is_stale(run):
     assert "Nothing to be done" in smk(run, "-n", "results/elon_musk/report.html").stdout
     jobs = jobs_of(smk(run, "-n", "all").stdout)
     assert jobs.get("report") == 1 and "retain_gradient" not in jobs  # elon is done; jeff still to do

@@ -1,4 +1,5 @@
 """Write the single-layer delta and the full unlearned checkpoint (rule `unlearn`)."""
+from slug.config import bundled_arch_config
 from slug.io import atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
 from slug.models import load_weights, save_state_dict
 from slug.unlearn import apply_deltas, single_layer_delta
@@ -14,8 +15,14 @@ log.info("layer %s, lambda %.6g, rho %.4g, |delta|/|theta| = %.4g", sel["layer"]
          float(delta[sel["layer"]].norm() / state[sel["layer"]].norm()))
 atomic_torch_save(delta, snakemake.output.delta)
 save_state_dict(apply_deltas(state, delta), snakemake.output.checkpoint)
+# Python that loads the unlearned model with open_clip, run from the workflow's directory
+load_snippet = "import open_clip; "
+if bundled_arch_config(p.model["arch"]) is not None:  # an architecture of slug/model_configs: register it first
+    load_snippet += "from slug.models import register_configs; register_configs(); "
+load_snippet += (f"model, _, preprocess = open_clip.create_model_and_transforms({p.model['arch']!r}, "
+                 f"pretrained={str(snakemake.output.checkpoint)!r})")
 write_json(snakemake.output.manifest, {
     "base_model": p.model, "layer": sel["layer"], "lambda": sel["lambda"], "rho": sel["rho"],
     "delta_sha256": sha256(snakemake.output.delta), "checkpoint_sha256": sha256(snakemake.output.checkpoint),
-    "load": f"open_clip.create_model_and_transforms({p.model['arch']!r}, pretrained='{snakemake.output.checkpoint}')",
+    "load": load_snippet,
 })
