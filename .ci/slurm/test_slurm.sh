@@ -9,7 +9,7 @@
 # Steps: install Debian's slurm-wlm and munge when missing (needs root), create the munge key when
 # missing, start munged (unless one already answers), slurmctld and slurmd with the config made from
 # .ci/slurm/slurm.conf.in, run the tiny world (tests/configs/tiny.yaml: elon_musk and jeff_bezos)
-# through SLURM and, at the same time, locally with the same threads per rule; then check
+# locally first and then through SLURM, with the same threads per rule; then check
 # (.ci/slurm/check_run.py) that every job went through SLURM (job ids in Snakemake's log, the
 # plugin's per-job logs, slurmctld's record) and that both selection.json files equal the local
 # run's. The daemons this script started are stopped on every exit (trap). Idempotent: a rerun
