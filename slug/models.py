@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,9 +70,9 @@ def pick_device(requested: str = "auto") -> torch.device:
                           stacklevel=2)
             device, why = torch.device("cpu"), f"device: auto, CPU fallback: {reason}"
     else:
-        device = torch.device(requested)
-        if device.type != "cuda":
+        if not re.fullmatch(r"cuda(:\d+)?", str(requested)):
             raise ValueError(f"config device: {requested!r} is not one of auto, cpu, cuda, cuda:N")
+        device = torch.device(requested)
         if not torch.cuda.is_available():
             raise RuntimeError(
                 f"config device: {requested!r}, but CUDA is not available on {where} "

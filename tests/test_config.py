@@ -53,3 +53,18 @@ def test_retain_shard_out_of_range_is_refused(demo):
     bad["data"]["retain_shards"] = [7]
     with pytest.raises(ConfigError, match=r"data.retain_shards.*0 .. data.num_shards-1 = 2"):
         validate_config(bad)
+
+
+def test_key_order_does_not_change_the_validated_config(demo):
+    # Snakemake reruns a rule when its params change; a YAML with the same values in another order must not
+    reordered = {k: (dict(reversed(list(v.items()))) if isinstance(v, dict) else v) for k, v in reversed(list(demo.items()))}
+    a, b = validate_config(demo), validate_config(reordered)
+    assert list(reordered) != list(demo) and a == b
+    assert repr(a) == repr(b)  # the same order too, so str(params) and checksums agree
+
+
+def test_forget_shard_out_of_range_is_refused(demo):
+    bad = copy.deepcopy(demo)
+    bad["data"]["forget_shards"] = [0, 5]
+    with pytest.raises(ConfigError, match=r"data.forget_shards"):
+        validate_config(bad)

@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from slug.data import check_shard, read_celeba
-from slug.io import atomic_path, load_tensor_dict
+import hashlib
+
+from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, sha256
+from slug.unlearn import apply_deltas, single_layer_delta
 from slug.models import load_clip
 
 
@@ -93,3 +96,30 @@ def test_atomic_write_replaces_the_target_and_clears_a_killed_writers_temp_file(
         tmp.write_text("whole")
     assert target.read_text() == "whole" and not stale.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.k1ll3d.tmp", "forget_grads.pt"]
+
+
+def test_the_same_tensors_give_the_same_bytes_and_checksum_wherever_they_are_saved(tmp_path):
+    tensors = {"visual.proj": torch.arange(12.0).reshape(3, 4), "logit_scale": torch.tensor(4.6)}
+    a, b = tmp_path / "a.pt", tmp_path / "sub" / "b.pt"
+    atomic_torch_save(tensors, a)
+    atomic_torch_save({k: v.clone() for k, v in tensors.items()}, b)
+    assert a.read_bytes() == b.read_bytes()  # selection.json's input checksums are reproducible
+    assert sha256(a) == hashlib.sha256(a.read_bytes()).hexdigest()
+    assert all(torch.equal(load_tensor_dict(b)[k], v) for k, v in tensors.items())
+
+
+def test_the_unlearning_step_goes_against_the_gradient_and_refuses_mismatches():
+    theta, g = torch.ones(2, 3), torch.full((2, 3), 0.5)
+    d = single_layer_delta(theta, g, 2.0)
+    assert torch.equal(d, torch.full((2, 3), -1.0))
+    with pytest.raises(ValueError, match="lambda must be >= 0"):
+        single_layer_delta(theta, g, -1.0)
+    with pytest.raises(ValueError, match=r"gradient shape \(3, 2\) does not match the layer's \(2, 3\)"):
+        single_layer_delta(theta, g.T, 1.0)
+    state = {"w": theta, "b": torch.zeros(3)}
+    out = apply_deltas(state, {"w": d})
+    assert torch.equal(out["w"], torch.zeros(2, 3)) and out["b"] is state["b"] and torch.equal(state["w"], theta)
+    with pytest.raises(KeyError, match="'v', which the model does not have"):
+        apply_deltas(state, {"v": d})
+    with pytest.raises(ValueError, match="delta for 'b' has shape"):
+        apply_deltas(state, {"b": d})

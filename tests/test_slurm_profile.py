@@ -52,6 +52,12 @@ def test_an_explicit_gpu_that_is_absent_is_an_error_naming_the_fix(requested):
         pick_device(requested)
 
 
+@pytest.mark.parametrize("requested", ["gpu", "cuda:x", "CPU0"])
+def test_a_device_string_that_is_not_a_device_is_refused(requested):
+    with pytest.raises(ValueError, match=rf"config device: '{requested}' is not one of auto, cpu, cuda, cuda:N"):
+        pick_device(requested)
+
+
 def test_slurm_profile_keeps_going_and_polls_with_squeue():
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
     default = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
