@@ -117,7 +117,13 @@ def read_celeba(root: str | Path) -> pd.DataFrame:
 
 
 def read_imagenet_val(root: str | Path) -> pd.DataFrame:
-    """Return a frame (path, wnid, classname) from an ImageNet-val-style folder tree."""
+    """Return a frame (path, wnid, classname) from an ImageNet-val-style folder tree.
+
+    A class is its wnid. Its name is the first synonym of ``LOC_synset_mapping.txt``, except for the
+    full 1000-class ImageNet, which gets open_clip's curated ``IMAGENET_CLASSNAMES`` (in sorted-wnid
+    order, as open_clip and the reference evaluate it): the first synonyms name two different
+    classes "crane" and two "maillot".
+    """
     root = Path(root)
     mapping = root / "LOC_synset_mapping.txt"
     if not mapping.is_file():
@@ -127,6 +133,10 @@ def read_imagenet_val(root: str | Path) -> pd.DataFrame:
         if line.strip():
             wnid, name = line.split(" ", 1)
             names[wnid] = name.split(",")[0].strip()
+    if len(names) == 1000:
+        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+        names = dict(zip(sorted(names), IMAGENET_CLASSNAMES))
     rows = [(str(p), p.parent.name, names[p.parent.name])
             for p in sorted((root / "val").glob("*/*")) if p.parent.name in names
             and p.suffix.lower().lstrip(".") in IMAGE_EXTS]
@@ -145,8 +155,14 @@ def split_half(df: pd.DataFrame, by: str) -> pd.Series:
 
 
 def load_images(paths: Sequence[str], transform: Callable) -> torch.Tensor:
-    out = []
-    for p in paths:
+    """Every image through ``transform``, into one preallocated tensor (no list-then-stack copy)."""
+    out = None
+    for i, p in enumerate(paths):
         with Image.open(p) as im:
-            out.append(transform(im.convert("RGB")))
-    return torch.stack(out)
+            x = transform(im.convert("RGB"))
+        if out is None:
+            out = torch.empty((len(paths), *x.shape), dtype=x.dtype)
+        out[i] = x
+    if out is None:
+        raise ValueError("no images to load")
+    return out

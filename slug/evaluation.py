@@ -34,13 +34,20 @@ class EvalSet:
     obj_labels: torch.Tensor
     obj_names: list[str]
 
+    def has_images(self, name: str) -> bool:
+        return name in self.id_names and bool((self.id_labels == self.id_names.index(name)).any())
+
     def target_index(self, name: str) -> int:
         try:
-            return self.id_names.index(name)
+            i = self.id_names.index(name)
         except ValueError:
             raise ValueError(f"identity {name!r} is not in the CelebA-format identity list "
                              f"({len(self.id_names)} names, e.g. {self.id_names[:3]}): check the concept's "
                              "display name in the config's concepts table") from None
+        if not bool((self.id_labels == i).any()):
+            raise ValueError(f"identity {name!r} has no image in this split of the CelebA-format set: the search "
+                             "and the report each use half of a person's images, so list at least 2 for them")
+        return i
 
 
 def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Callable,
@@ -49,7 +56,8 @@ def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Cal
     cel = read_celeba(celeba_dir)
     names = sorted(cel.identity.unique())
     inet = read_imagenet_val(imagenet_dir)
-    classes = sorted(inet.classname.unique())
+    wnids = sorted(inet.wnid.unique())  # a class is a wnid: two classes may share a name
+    class_name = dict(zip(inet.wnid, inet.classname))
     if split != "all":
         cel = cel[split_half(cel, "identity") == split]
         inet = inet[split_half(inet, "wnid") == split]
@@ -57,13 +65,14 @@ def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Cal
         cel = cel.groupby("identity").head(max_per_identity)
     if max_per_class:
         inet = inet.groupby("wnid").head(max_per_class)
+    id_index, obj_index = {n: i for i, n in enumerate(names)}, {w: i for i, w in enumerate(wnids)}
     return EvalSet(
         id_images=load_images(list(cel.path), transform),
-        id_labels=torch.tensor([names.index(n) for n in cel.identity]),
+        id_labels=torch.tensor([id_index[n] for n in cel.identity]),
         id_names=names,
         obj_images=load_images(list(inet.path), transform),
-        obj_labels=torch.tensor([classes.index(c) for c in inet.classname]),
-        obj_names=classes,
+        obj_labels=torch.tensor([obj_index[w] for w in inet.wnid]),
+        obj_names=[class_name[w] for w in wnids],
     )
 
 
@@ -434,12 +443,13 @@ def matched_cosine(model: torch.nn.Module, images: torch.Tensor, tokens: torch.T
 
 
 def mia_score(member: np.ndarray, nonmember: np.ndarray, seeds: int = 10, splits: int = 10,
-              test_size: float = 0.2) -> tuple[float, float]:
+              test_size: float = 0.1) -> tuple[float, float]:
     """Membership-inference accuracy in % (mean, std over seeds), on a 1-D feature.
 
     Each seed subsamples both sets to the same size, then a logistic regression is scored on
-    ``splits`` stratified shuffle splits; the seed's score is the mean test accuracy. 50% means
-    members are indistinguishable from non-members.
+    ``splits`` stratified shuffle splits (10% held out, scikit-learn's default, as the reference);
+    the seed's score is the mean test accuracy. 50% means members are indistinguishable from
+    non-members.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score

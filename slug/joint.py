@@ -86,6 +86,8 @@ def rescale_jointly(evaluate: Callable[[dict[str, float]], dict], concepts: Sequ
         if not failing:
             break
         for c in failing:
+            if c != failing[0] and meets(run(scales), c, metric, max_value):
+                continue  # rescaling an earlier concept already brought this one back
             lo, hi = scales[c], None
             for _ in range(max_doublings):
                 trial = {**scales, c: lo * 2}

@@ -22,5 +22,5 @@ def apply_deltas(state: dict[str, torch.Tensor], deltas: dict[str, torch.Tensor]
             raise KeyError(f"delta for {name!r}, which the model does not have")
         if out[name].shape != d.shape:
             raise ValueError(f"delta for {name!r} has shape {tuple(d.shape)}, the layer {tuple(out[name].shape)}")
-        out[name] = out[name] + d.to(out[name].dtype)
+        out[name] = out[name] + d.to(out[name].device, out[name].dtype)
     return out

@@ -154,6 +154,10 @@ def test_joint_rescaling_finds_the_smallest_scale_that_restores_each_concept():
     assert scales["b"] == 1.0 and 2.7 <= scales["a"] <= 2.7 + 2 / 2**4
     assert trials[0]["scales"] == {"a": 1.0, "b": 1.0} and trials[-1]["scales"] == scales
     assert all(trials[-1]["metrics"]["forget"][c]["top5"] == 0.0 for c in "ab")
+    # rescaling "a" also brings "b" back (a shared layer): "b" keeps its scale of 1
+    both, _ = rescale_jointly(lambda s: {"forget": {c: {"top5": float(s["a"] < 1.5)} for c in "ab"}}, ["a", "b"],
+                              "forget_top5", 0.0)
+    assert both["b"] == 1.0 and 1.5 <= both["a"] <= 1.5 + 1 / 2**4
     unreachable, _ = rescale_jointly(lambda s: {"forget": {"a": {"top5": 1.0}}}, ["a"], "forget_top5", 0.0,
                                      rounds=1, max_doublings=3)
     assert unreachable == {"a": 8.0}  # gives up after its doublings, keeping the largest scale tried

@@ -94,3 +94,32 @@ def test_unknown_identity_is_named(tiny_clip, tiny_world):
     es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "test", tiny_clip.preprocess_val)
     with pytest.raises(ValueError, match="'Nobody' is not in the CelebA-format identity list"):
         es.target_index("Nobody")
+
+
+def test_object_classes_are_wnids_even_when_two_share_a_name(tiny_world, tmp_path, tiny_clip):
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "imagenet"
+    wnids = {"n02012849": "crane", "n03126707": "crane", "n01440764": "tench, Tinca tinca"}  # as in the real file
+    (root / "val").mkdir(parents=True)
+    (root / "LOC_synset_mapping.txt").write_text("".join(f"{w} {n}\n" for w, n in wnids.items()))
+    for i, w in enumerate(wnids):
+        (root / "val" / w).mkdir()
+        for j in range(2):
+            Image.new("RGB", (8, 8), (40 * i, 10 * j, 0)).save(root / "val" / w / f"{j}.JPEG")
+    es = load_eval_set(str(tiny_world / "celeba"), str(root), "all", tiny_clip.preprocess_val)
+    assert es.obj_names == ["tench", "crane", "crane"]  # sorted by wnid; the two cranes stay two classes
+    assert es.obj_labels.tolist() == [0, 0, 1, 1, 2, 2]
+    # a person with a single image has none in the 'test' half: a clear error instead of a NaN forget accuracy
+    celeba = tmp_path / "celeba"
+    shutil.copytree(tiny_world / "celeba", celeba)
+    lst = celeba / "list_identity_celeba.txt"
+    lines = lst.read_text().splitlines()
+    elon = [ln for ln in lines if ln.endswith("Elon_Musk")]
+    lst.write_text("\n".join([ln for ln in lines if not ln.endswith("Elon_Musk")] + elon[:1]) + "\n")
+    test = load_eval_set(str(celeba), str(root), "test", tiny_clip.preprocess_val)
+    assert not test.has_images("Elon Musk") and test.has_images("Jeff Bezos")
+    with pytest.raises(ValueError, match="'Elon Musk' has no image in this split.*at least 2"):
+        test.target_index("Elon Musk")

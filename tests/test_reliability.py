@@ -119,6 +119,8 @@ def test_the_unlearning_step_goes_against_the_gradient_and_refuses_mismatches():
     state = {"w": theta, "b": torch.zeros(3)}
     out = apply_deltas(state, {"w": d})
     assert torch.equal(out["w"], torch.zeros(2, 3)) and out["b"] is state["b"] and torch.equal(state["w"], theta)
+    on_device = apply_deltas({"w": torch.zeros(2, 3, device="meta", dtype=torch.float16)}, {"w": d})
+    assert on_device["w"].device.type == "meta" and on_device["w"].dtype == torch.float16  # the model's, as on a GPU
     with pytest.raises(KeyError, match="'v', which the model does not have"):
         apply_deltas(state, {"v": d})
     with pytest.raises(ValueError, match="delta for 'b' has shape"):

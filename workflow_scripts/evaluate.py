@@ -18,7 +18,7 @@ name = p.concept["name"]
 target = es.target_index(name)
 members = load_pairs([snakemake.input.forget_tar], tf, tok)
 nonmembers = load_pairs(as_list(snakemake.input.nonmember), tf, tok)
-names = [name] + [n for n in ev["cosine_names"] if n != name and n in es.id_names][:4]
+names = [name] + [n for n in ev["cosine_names"] if n != name and es.has_images(n)][:4]
 
 out = {"concept": snakemake.wildcards.concept, "display_name": name, "split": "test (held out from the search)",
        "n_target_images": int((es.id_labels == target).sum()), "n_identities": len(es.id_names),
