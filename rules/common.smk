@@ -5,6 +5,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from slug.config import bundled_arch_config, is_local_checkpoint, validate_config  # noqa: E402
+from slug.curation import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order
 config.clear()
@@ -22,7 +23,7 @@ WORLD_DIR = os.path.dirname(config["data"]["laion_parquet"])
 
 
 wildcard_constraints:
-    concept=r"[a-z0-9_]+",
+    concept=CONCEPT_WILDCARD,  # snake_case, not one of results/' own folders
     model=re.escape(MODEL),
     shard=r"\d{5}",
 

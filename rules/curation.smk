@@ -25,14 +25,17 @@ rule curate_forget_set:
 
 
 rule reject_ill_formed_concept:
+    localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
     # A guard: a target whose concept id is not snake_case fails here with a message that names it
     # and the fix, instead of Snakemake's generic "no rule to produce".
     output:
         "results/{bad_concept}/report.html",
     log:
         "results/logs/rejected/{bad_concept}.log",
+    benchmark:
+        "results/benchmarks/rejected/{bad_concept}.tsv"
     wildcard_constraints:
-        bad_concept=r"[^/]*[^a-z0-9_/][^/]*",
+        bad_concept="|".join(RESERVED_IDS) + r"|[^/]*[^a-z0-9_/][^/]*",
     resources:
         mem_mb=1000,
         runtime=10,

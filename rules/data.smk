@@ -33,6 +33,7 @@ if "world" in config:
 else:
 
     rule laion_metadata:
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         output:
             config["data"]["laion_parquet"],
         log:
@@ -49,14 +50,22 @@ else:
         script:
             f"{SCRIPTS}/fetch_metadata.py"
 
+    # One job per missing file: a job's outputs are deleted before it runs, so a rule with several
+    # outputs would delete the files a person had already put in place when one of them is missing.
+    EXTERNAL_FILES = [f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt",
+                      *config["data"]["nonmember_shards"]]
+
     rule external_dataset:
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         # CelebA, ImageNet and CC3M are distributed on request: this rule only checks for them.
         output:
-            celeba_list=f"{CELEBA}/list_identity_celeba.txt",
-            imagenet_map=f"{IMAGENET}/LOC_synset_mapping.txt",
-            nonmember=config["data"]["nonmember_shards"],
+            "{external_file}",
         log:
-            "results/logs/external_dataset.log",
+            "results/logs/external_dataset/{external_file}.log",
+        benchmark:
+            "results/benchmarks/external_dataset/{external_file}.tsv"
+        wildcard_constraints:
+            external_file="|".join(re.escape(f) for f in EXTERNAL_FILES),
         params:
             celeba=CELEBA,
             imagenet=IMAGENET,

@@ -59,14 +59,20 @@ if SD_DEMO:
 else:
 
     rule sd_external_model:
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         # Real Stable Diffusion weights are a licensed download: this rule only checks for them.
         output:
             f"{SD['pipeline_dir']}/model_index.json",
         log:
             "results/logs/sd/external_model.log",
+        benchmark:
+            "results/benchmarks/sd/external_model.tsv"
         params:
             model=SD["model"],
             pipeline_dir=SD["pipeline_dir"],
+        resources:
+            mem_mb=1000,
+            runtime=10,
         conda:
             CONDA_ENV
         script:

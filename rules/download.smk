@@ -13,9 +13,12 @@ rule download_shards:
     benchmark:
         "results/benchmarks/download_shards.tsv"
     params:
+        # only what changes the shards: worker counts, the timeout and the failure bound are read
+        # from the config by the script, so changing them does not re-download (LAION URLs rot)
         out_dir=lambda wildcards, output: os.path.dirname(output.tars[0]),
         num_shards=NUM_SHARDS,
-        **config["download"],
+        image_size=config["download"]["image_size"],
+        samples_per_shard=config["download"]["samples_per_shard"],
     threads: config["download"]["processes"]
     resources:
         mem_mb=4000,

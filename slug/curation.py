@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-CONCEPT_RE = re.compile(r"^[a-z0-9_]+$")
+RESERVED_IDS = ("models", "logs", "benchmarks", "joint", "comparison", "summary")  # results/' own folders and files
+# The concept wildcard's constraint (Snakemake): snake_case, and not a reserved name as a whole path segment
+CONCEPT_WILDCARD = rf"(?!(?:{'|'.join(RESERVED_IDS)})(?:/|$))[a-z0-9_]+"
+CONCEPT_RE = re.compile(rf"^{CONCEPT_WILDCARD}$")
 
 
 def check_concept_id(concept: str) -> None:
+    if concept in RESERVED_IDS:
+        raise ValueError(f"concept name {concept!r} is reserved: results/{concept}/ holds the workflow's own "
+                         f"files ({', '.join(RESERVED_IDS)} are taken); choose another id in the concepts table")
     if not CONCEPT_RE.match(concept or ""):
         raise ValueError(f"ill-formed concept name {concept!r}: use snake_case letters, digits and underscores "
                          f"(e.g. 'elon_musk'); put the display name ('Elon Musk') in the config's concepts table")

@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -165,15 +166,17 @@ def train_demo_unet(unet, text_encoder, tokenizer, images: torch.Tensor, caption
                     max_minutes: float | None = None, progress: bool = True) -> list[dict]:
     """DDPM training (epsilon prediction, MSE) with classifier-free-guidance caption dropout.
 
-    The text encoder is frozen, so each distinct caption is encoded once. Stops after ``steps``
-    or ``max_minutes``; returns the loss log.
+    The text encoder is frozen, so each distinct caption is encoded once. Trains on the UNet's device;
+    the random draws stay on the CPU, so a seed gives the same batches on any device. Stops after
+    ``steps`` or ``max_minutes``; returns the loss log.
     """
     from tqdm.auto import tqdm
 
     sched = train_scheduler()
     uniq = sorted(set(captions))
     index = {c: i for i, c in enumerate(uniq)}
-    cond = encode_prompts(text_encoder, tokenizer, uniq + [""])
+    device = next(unet.parameters()).device
+    cond = encode_prompts(text_encoder, tokenizer, uniq + [""]).to(device)
     cap_idx = torch.tensor([index[c] for c in captions])
     empty = len(uniq)
     x0_all = images.float() / 127.5 - 1.0
@@ -187,15 +190,15 @@ def train_demo_unet(unet, text_encoder, tokenizer, images: torch.Tensor, caption
     bar = tqdm(range(steps), desc="train UNet", disable=not progress, mininterval=5)
     for step in bar:
         idx = torch.randint(len(x0_all), (batch_size,), generator=g)
-        x0 = x0_all[idx]
+        x0 = x0_all[idx].to(device)
         if torch.rand(1, generator=g).item() < 0.5:
             x0 = x0.flip(-1)  # horizontal flip; the world's people and icons are near-symmetric
         c = cap_idx[idx].clone()
         c[torch.rand(batch_size, generator=g) < cond_dropout] = empty
-        noise = torch.randn(x0.shape, generator=g)
-        t = torch.randint(sched.config.num_train_timesteps, (batch_size,), generator=g)
+        noise = torch.randn(x0.shape, generator=g).to(device)
+        t = torch.randint(sched.config.num_train_timesteps, (batch_size,), generator=g).to(device)
         xt = sched.add_noise(x0, noise, t)
-        pred = unet(xt, t, encoder_hidden_states=cond[c]).sample
+        pred = unet(xt, t, encoder_hidden_states=cond[c.to(device)]).sample
         loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -418,6 +421,22 @@ def resolve_subjects(cfg: dict, concept_names: Sequence[str], world_identities: 
     return Subjects(list(ids), list(objs))
 
 
+PIPELINE_PARTS = ("scheduler", "text_encoder", "tokenizer", "unet", "vae")
+
+
+def check_pipeline_dir(pipeline_dir: str | Path, model: str) -> None:
+    """A clear error for a partly downloaded diffusers folder (diffusers' own is obscure)."""
+    root = Path(pipeline_dir)
+    missing = [part for part in PIPELINE_PARTS if not (root / part).is_dir() or not any((root / part).iterdir())]
+    if not (root / "model_index.json").is_file():
+        missing.insert(0, "model_index.json")
+    if missing:
+        raise FileNotFoundError(
+            f"the diffusers pipeline in {root}/ is incomplete: missing or empty {', '.join(missing)}. Download it "
+            f"again: huggingface-cli download {model} --local-dir {root} --include 'model_index.json' "
+            + " ".join(f"'{part}/*'" for part in PIPELINE_PARTS))
+
+
 def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_length: int | None = None):
     """The pipeline the rules use: the demo UNet + the demo CLIP's converted text tower, or a local
     diffusers folder (``diffusion.pipeline_dir``). The scheduler is DDIM either way."""
@@ -432,6 +451,7 @@ def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_lengt
         pipe = make_pipeline(unet, convert_text_tower(bundle.model), clip_tokenizer(ctx),
                              sample_scheduler(train_scheduler()))
     else:
+        check_pipeline_dir(cfg["pipeline_dir"], cfg["model"])
         pipe = StableDiffusionPipeline.from_pretrained(cfg["pipeline_dir"], local_files_only=True, torch_dtype=dtype,
                                                        safety_checker=None, requires_safety_checker=False)
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)

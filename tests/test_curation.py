@@ -32,6 +32,22 @@ def test_ill_formed_concept_ids_are_refused(bad):
         check_concept_id(bad)
 
 
+def test_the_workflows_own_result_folders_are_not_concepts():
+    from slug.config import ConfigError, load_yaml, validate_config
+    from slug.curation import RESERVED_IDS
+
+    from conftest import REPO
+
+    for name in RESERVED_IDS:
+        with pytest.raises(ValueError, match=f"concept name '{name}' is reserved"):
+            check_concept_id(name)
+        cfg = load_yaml(REPO / "config.yaml")
+        cfg["concepts"][name] = {"name": "X"}
+        with pytest.raises(ConfigError, match="config key 'concepts'"):
+            validate_config(cfg)  # the schema's pattern agrees with the library
+    check_concept_id("models_of_the_year")  # only the whole name is reserved
+
+
 def _jpg(colour):
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), colour).save(buf, format="JPEG")

@@ -202,3 +202,18 @@ def test_paper_sd_configs_build_their_dags_and_stop_with_the_download_command(tm
     log = (tmp_path / "results/logs/sd/external_model.log").read_text()
     assert f"huggingface-cli download {cfg['diffusion']['model']} --local-dir {cfg['diffusion']['pipeline_dir']}" in log
     assert not (tmp_path / target).exists()
+
+
+def test_a_partly_downloaded_pipeline_is_refused_with_the_download_command(tmp_path):
+    (tmp_path / "model_index.json").write_text("{}")
+    for part in ("scheduler", "text_encoder", "tokenizer"):
+        (tmp_path / part).mkdir()
+        (tmp_path / part / "config.json").write_text("{}")
+    (tmp_path / "unet").mkdir()  # empty: the download stopped here
+    with pytest.raises(FileNotFoundError, match=r"incomplete: missing or empty unet, vae\. Download it again: "
+                                                r"huggingface-cli download some/model"):
+        D.check_pipeline_dir(tmp_path, "some/model")
+    (tmp_path / "unet" / "config.json").write_text("{}")
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text("{}")
+    D.check_pipeline_dir(tmp_path, "some/model")  # complete: no error

@@ -99,6 +99,18 @@ def test_changing_a_search_parameter_reruns_only_the_search_and_what_follows(run
     assert set(jobs) == {"search_step", "unlearn", "evaluate", "report"}
 
 
+def test_download_worker_settings_do_not_redownload_the_shards(run):
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["download"].update(processes=3, threads=2, timeout=30, max_failure_rate=0.2)  # how, not what
+    alt = run / "alt_download.yaml"
+    alt.write_text(yaml.safe_dump(cfg))
+    jobs = jobs_of(smk(run, "-n", "results/elon_musk/report.html", "--configfile", str(alt)).stdout)
+    assert "download_shards" not in jobs and set(jobs) == {"report"}  # the report shows the config
+    cfg["download"]["image_size"] += 8  # what: different shards
+    alt.write_text(yaml.safe_dump(cfg))
+    assert "download_shards" in jobs_of(smk(run, "-n", "results/elon_musk/report.html", "--configfile", str(alt)).stdout)
+
+
 def test_editing_the_bundled_architecture_retrains_the_model(run):
     import os
 
@@ -133,9 +145,26 @@ def test_lint_is_clean_and_the_paper_config_builds_its_dag(tmp_path):
     assert "laion_metadata" in jobs and "world" not in jobs
 
 
+def test_a_missing_access_restricted_file_stops_with_instructions_and_keeps_the_ones_in_place(tmp_path):
+    paper = ["--configfile", str(REPO / "configs" / "paper-vit-b-32.yaml")]
+    placed = tmp_path / "data/celeba/list_identity_celeba.txt"  # put in place by hand
+    placed.parent.mkdir(parents=True)
+    placed.write_text("header\nimage_id identity_name\n000001.jpg Elon_Musk\n")
+    jobs = jobs_of(smk(tmp_path, "-n", *paper).stdout)
+    assert jobs["external_dataset"] == 2  # ImageNet's synset mapping and the CC3M shard, one job each
+    proc = smk(tmp_path, "--cores", "1", *paper, "--", "data/ImageNet/LOC_synset_mapping.txt", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/external_dataset/data/ImageNet/LOC_synset_mapping.txt.log").read_text()
+    assert "must be provided by hand" in log and "LOC_synset_mapping.txt under data/ImageNet/" in log
+    assert placed.read_text().endswith("Elon_Musk\n")  # a rule with all three outputs deleted it before running
+
+
 def test_ill_formed_concept_target_is_refused_with_the_fix(run):
     proc = smk(run, "results/Elon Musk/report.html", "--cores", "1", check=False)
     assert proc.returncode != 0
     log = (run / "results/logs/rejected/Elon Musk.log").read_text()
     assert "ill-formed concept name 'Elon Musk'" in log and "e.g. 'elon_musk'" in log
     assert not (run / "results/Elon Musk/report.html").exists()
+    proc = smk(run, "results/models/report.html", "--cores", "1", check=False)  # a folder of the workflow's own
+    assert proc.returncode != 0 and not (run / "results/models/report.html").exists()
+    assert "concept name 'models' is reserved" in (run / "results/logs/rejected/models.log").read_text()

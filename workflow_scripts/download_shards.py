@@ -3,10 +3,10 @@ from slug.download import download_shards
 from slug.workflow import setup
 
 if __name__ == "__main__":  # img2dataset uses multiprocessing
-    p = snakemake.params
+    p, run = snakemake.params, snakemake.config["download"]  # run settings: not params, so no re-download
     log = setup(snakemake.log[0])
     report = download_shards(
         parquet=snakemake.input[0], out_dir=p.out_dir, num_shards=p.num_shards, samples_per_shard=p.samples_per_shard,
-        image_size=p.image_size, processes=p.processes, threads=p.threads, timeout=p.timeout,
-        max_failure_rate=p.max_failure_rate, expected=list(snakemake.output.tars))
+        image_size=p.image_size, processes=run["processes"], threads=run["threads"], timeout=run["timeout"],
+        max_failure_rate=run["max_failure_rate"], expected=list(snakemake.output.tars))
     log.info("download report: %s", report)

@@ -6,7 +6,7 @@ from slug.workflow import setup
 setup(snakemake.log[0])
 missing = [p for p in snakemake.output if not Path(p).exists()]
 raise SystemExit(
-    "these datasets must be provided by hand (their licences require an access request):\n  "
+    "this dataset file must be provided by hand (its licence requires an access request):\n  "
     + "\n  ".join(missing)
     + f"\nCelebA: put img_align_celeba/, list_identity_celeba.txt ('image_id identity_name' lines after two "
     f"header lines) and frequent_celebs.txt under {snakemake.params.celeba}/.\n"

@@ -11,14 +11,15 @@ import torch
 from slug import diffusion as D
 from slug.hf_clip import clip_tokenizer, convert_text_tower
 from slug.io import atomic_path, write_json
-from slug.models import load_clip
+from slug.models import load_clip, pick_device
 from slug.workflow import setup, versions
 from slug.world import Identity
 
 p = snakemake.params
 cfg = p.diffusion
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
-bundle = load_clip(p.model["arch"], p.model["pretrained"])
+device = pick_device(p.device)
+bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
 world = [Identity(**d) for d in json.loads(Path(snakemake.input.identities).read_text())]
 subjects = D.resolve_subjects(cfg, p.concept_names, [i.name for i in world])
 log.info("generator subjects: %d identities %s, %d objects %s", len(subjects.identities), subjects.identities,
@@ -28,9 +29,9 @@ t0 = time.time()
 images, captions, labels = D.render_training_set(world, subjects, tr["images"], cfg["resolution"], p.seed)
 log.info("rendered %d training images in %.1fs", len(images), time.time() - t0)
 ctx = int(bundle.model.positional_embedding.shape[0])
-encoder, tokenizer = convert_text_tower(bundle.model), clip_tokenizer(ctx)
+encoder, tokenizer = convert_text_tower(bundle.model).to(device), clip_tokenizer(ctx)
 torch.manual_seed(p.seed)
-unet = D.demo_unet(encoder.config.hidden_size, cfg["resolution"], tr["channels"])
+unet = D.demo_unet(encoder.config.hidden_size, cfg["resolution"], tr["channels"]).to(device)
 log.info("UNet2DConditionModel: %d parameters", sum(q.numel() for q in unet.parameters()))
 t0 = time.time()
 logs = D.train_demo_unet(unet, encoder, tokenizer, images, captions, steps=tr["steps"], batch_size=tr["batch_size"],
