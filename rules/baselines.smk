@@ -29,7 +29,7 @@ rule baseline:
         hparams=baseline_hparams,
         retain_pairs=config["baselines"]["retain_pairs"],
         criterion=config["search"]["criterion"],
-        max_per_identity=config["search"]["max_per_identity"],
+        caps=eval_caps("search"),
         celeba_dir=CELEBA,
         imagenet_dir=IMAGENET,
         seed=config["seed"],

@@ -62,6 +62,11 @@ def arch_config():
     return [str(path)] if path else []
 
 
+def eval_caps(section):
+    """The image caps of config[section] ('search' or 'evaluation') for slug.evaluation.load_eval_set."""
+    return {k: config[section][k] for k in ("max_per_identity", "max_per_class")}
+
+
 def model_params():
     pre = config["model"]["pretrained"]
     ckpt = model_checkpoint()

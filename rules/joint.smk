@@ -32,6 +32,8 @@ rule joint_unlearn_and_evaluate:
         names=lambda wc: {c: display_name(c, config["concepts"]) for c in JOINT[wc.joint_set]},
         model=model_params(),
         criterion=config["search"]["criterion"],
+        search_caps=eval_caps("search"),
+        eval_caps=eval_caps("evaluation"),
         celeba_dir=CELEBA,
         imagenet_dir=IMAGENET,
         seed=config["seed"],

@@ -41,6 +41,7 @@ rule zeroshot:
         "results/benchmarks/zeroshot/{model}.tsv"
     params:
         model=model_params(),
+        caps=eval_caps("evaluation"),
         celeba_dir=CELEBA,
         imagenet_dir=IMAGENET,
         device=config["device"],

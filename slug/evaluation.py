@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -51,8 +52,14 @@ class EvalSet:
 
 
 def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Callable,
-                  max_per_identity: int | None = None, max_per_class: int | None = None) -> EvalSet:
-    """Load one split ('search', 'test' or 'all') of the identity and object sets into memory."""
+                  max_per_identity: int | None = None, max_per_class: int | None = None,
+                  keep: Sequence[str] = ()) -> EvalSet:
+    """Load one split ('search', 'test' or 'all') of the identity and object sets into memory.
+
+    ``max_per_identity`` / ``max_per_class`` keep the first images of each identity / object class
+    (a full CelebA and ImageNet val do not fit in memory as tensors); the identities in ``keep``
+    (the concepts being unlearned) keep all their images, so the forget metrics are never capped.
+    """
     cel = read_celeba(celeba_dir)
     names = sorted(cel.identity.unique())
     inet = read_imagenet_val(imagenet_dir)
@@ -62,7 +69,8 @@ def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Cal
         cel = cel[split_half(cel, "identity") == split]
         inet = inet[split_half(inet, "wnid") == split]
     if max_per_identity:
-        cel = cel.groupby("identity").head(max_per_identity)
+        exempt = cel.identity.isin(list(keep))
+        cel = pd.concat([cel[~exempt].groupby("identity").head(max_per_identity), cel[exempt]]).sort_index()
     if max_per_class:
         inet = inet.groupby("wnid").head(max_per_class)
     id_index, obj_index = {n: i for i, n in enumerate(names)}, {w: i for i, w in enumerate(wnids)}

@@ -123,3 +123,15 @@ def test_object_classes_are_wnids_even_when_two_share_a_name(tiny_world, tmp_pat
     assert not test.has_images("Elon Musk") and test.has_images("Jeff Bezos")
     with pytest.raises(ValueError, match="'Elon Musk' has no image in this split.*at least 2"):
         test.target_index("Elon Musk")
+
+
+def test_image_caps_leave_the_concepts_own_images_alone(tiny_world, tiny_clip):
+    full = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    capped = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val,
+                           max_per_identity=1, max_per_class=1, keep=["Elon Musk"])
+    elon = capped.target_index("Elon Musk")
+    counts = torch.bincount(capped.id_labels, minlength=len(capped.id_names))
+    assert counts[elon] == (full.id_labels == elon).sum() == 2  # all of the concept's search-split images
+    assert all(int(c) == 1 for i, c in enumerate(counts) if i != elon)
+    assert torch.bincount(capped.obj_labels).tolist() == [1] * len(capped.obj_names)
+    assert torch.equal(capped.id_images[capped.id_labels == elon], full.id_images[full.id_labels == elon])  # same order

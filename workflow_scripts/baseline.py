@@ -24,8 +24,8 @@ retain = (load_pairs(as_list(snakemake.input.shards), bundle.preprocess_train, t
           if needs_retain else (forget[0][:0], forget[1][:0]))
 log.info("%d forget pairs, %d retain pairs", len(forget[0]), len(retain[0]))
 # the stopping rule sees the search half of the held-out sets, as SLUG's step search; the report uses the other half
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val,
-                   max_per_identity=p.max_per_identity)
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, **p.caps,
+                   keep=[p.concept["name"]])
 target = es.target_index(p.concept["name"])
 criterion = Criterion(p.criterion["metric"], p.criterion["max"])
 records = run_baseline(method, bundle.model, forget, retain, cfg, lambda m: evaluate_model(m, tok, es, target),

@@ -13,8 +13,9 @@ device = pick_device(p.device)
 models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
           "after": load_clip(p.model["arch"], snakemake.input.unlearned, device)}
 tf, tok = models["before"].preprocess_val, models["before"].tokenizer
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev["max_per_identity"])
 name = p.concept["name"]
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev["max_per_identity"],
+                   max_per_class=ev["max_per_class"], keep=[name])
 target = es.target_index(name)
 members = load_pairs([snakemake.input.forget_tar], tf, tok)
 nonmembers = load_pairs(as_list(snakemake.input.nonmember), tf, tok)

@@ -41,14 +41,15 @@ def evaluate(es, targets, deltas_to_apply):
 
 # The sum of the single-concept updates, then a joint re-search on the search split: a concept that the
 # other updates pulled back above the criterion gets its own update scaled up until it is met again.
-es_search = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val)
+es_search = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, **p.search_caps,
+                          keep=list(p.names.values()))
 t_search = {c: es_search.target_index(p.names[c]) for c in p.concepts}
 scales, rescale_trials = rescale_jointly(lambda sc: evaluate(es_search, t_search, scaled(sc)), p.concepts,
                                          crit.metric, crit.max_value, log=log.info)
 search_sum, search_joint = rescale_trials[0]["metrics"], rescale_trials[-1]["metrics"]
 joint = scaled(scales)
 
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", bundle.preprocess_val)
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", bundle.preprocess_val, **p.eval_caps, keep=list(p.names.values()))
 targets = {c: es.target_index(p.names[c]) for c in p.concepts}
 results = {"before": evaluate(es, targets, {})}
 for c in p.concepts:

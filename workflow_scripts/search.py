@@ -24,7 +24,8 @@ layers_df = pd.read_csv(snakemake.input.layers, sep="\t")
 layers = candidates(layers_df, s["towers"], s["max_layers_per_tower"])
 log.info("searching %d front layers: %s", len(layers), layers)
 
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, max_per_identity=s["max_per_identity"])
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, max_per_identity=s["max_per_identity"],
+                   max_per_class=s["max_per_class"], keep=[p.concept["name"]])
 target = es.target_index(p.concept["name"])
 evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, target)
 baseline = evaluator.baseline()

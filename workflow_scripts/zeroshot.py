@@ -8,7 +8,7 @@ p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads)
 device = pick_device(p.device)
 bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val)
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val, **p.caps)
 m = CachedEvaluator(bundle.model, bundle.tokenizer, es, target=None).baseline()
 result = {"identity_top1": m["retain_id_top1"], "identity_top5": m["retain_id_top5"],
           "objects_top1": m["objects_top1"], "objects_top5": m["objects_top5"],
