@@ -171,8 +171,12 @@ def with_margin(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch
     return SearchTrial(chosen.layer, chosen.tower, chosen.iteration + 1, rho, lam, bool(criterion(m)), m, kind="margin")
 
 
-def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: float | None = None) -> tuple[SearchTrial, dict]:
-    """Apply the selection rule of the module docstring; returns the trial and a note of how."""
+def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: float | None = None,
+                 metric: str = "forget_top5") -> tuple[SearchTrial, dict]:
+    """Apply the selection rule of the module docstring; returns the trial and a note of how.
+
+    ``metric`` is the criterion's: when no trial meets it, the trial with its lowest value is kept.
+    """
     if not trials:
         raise ValueError("no search trials: the Pareto front of the allowed towers is empty")
     passing = [t for t in trials if t.meets_criterion]
@@ -184,8 +188,8 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
         note["retain_bound_met"] = bool(within)
         pool = within or passing
     if not pool:  # nothing forgets: keep the trial that forgets most, flagged as not meeting the criterion
-        best = min(trials, key=lambda t: (t.metrics.get("forget_top5", 1.0), t.metrics.get("forget_top1", 1.0),
-                                          _nan_last(-retain_score(t.metrics)), t.rho))
+        best = min(trials, key=lambda t: (t.metrics.get(metric, 1.0), t.metrics.get("forget_top5", 1.0),
+                                          t.metrics.get("forget_top1", 1.0), _nan_last(-retain_score(t.metrics)), t.rho))
         return best, note
     best = max(pool, key=lambda t: (retain_score(t.metrics), -t.rho))
     return best, note

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-TRACKED_PACKAGES = ("torch", "torchvision", "open_clip_torch", "webdataset", "img2dataset", "snakemake",
-                    "numpy", "pandas", "scikit-learn", "diffusers")
+TRACKED_PACKAGES = ("slug-pipeline", "torch", "torchvision", "open_clip_torch", "webdataset", "img2dataset",
+                    "snakemake", "numpy", "pandas", "scikit-learn", "diffusers")
 
 
 def setup(log_path: str | None, threads: int = 1, seed: int | None = None) -> logging.Logger:
@@ -42,13 +42,34 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def source_commit() -> str | None:
+    """The git commit of this checkout of slug-pipeline, '+dirty' when its code has uncommitted edits."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "slug", "workflow_scripts",
+                                "rules", "Snakefile"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def versions() -> dict[str, str]:
+    """Python, the tracked packages and slug-pipeline's own version and source commit."""
     out = {"python": platform.python_version()}
     for p in TRACKED_PACKAGES:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             pass
+    commit = source_commit()
+    if commit:
+        out["slug-pipeline commit"] = commit
     return out
 
 

@@ -80,6 +80,11 @@ def test_selection_flags_when_nothing_meets_the_criterion():
     nan = float("nan")
     best, note = select_trial([_trial(0.1, 0.5, nan, nan), _trial(0.3, 0.1, nan, nan), _trial(0.2, 0.1, nan, nan)], base)
     assert not note["criterion_met"] and best.rho == 0.2
+    # the closest trial by the criterion's own metric: top-1 here, though the other trial is closer at top-5
+    a, b = _trial(0.1, 0.5, 0.9, 0.8), _trial(0.2, 0.5, 0.9, 0.8)
+    a.metrics.update(forget_top1=0.2, forget_top5=0.4)
+    b.metrics.update(forget_top1=0.1, forget_top5=0.6)
+    assert select_trial([a, b], base, 0.02, "forget_top1")[0] is b and select_trial([a, b], base, 0.02)[0] is a
 
 
 def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_failing_trials(tiny_clip, tiny_world):

@@ -32,6 +32,8 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
         assert drop <= cfg["search"]["max_retain_drop"] + 1e-9, key
     assert sel["lambda"] > 0 and sel["layer"] in sel["layers_searched"]
     assert set(sel["inputs_sha256"]) >= {"forget", "layers", "checkpoint"}
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    assert sel["versions"]["slug-pipeline commit"].split("+")[0] == head.stdout.strip()  # which code made it
 
     metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
     assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]

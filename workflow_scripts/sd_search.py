@@ -63,7 +63,7 @@ else:
         check_edit({name: g_f[name]}, pipe.text_encoder, cfg["clip_skip"])
     trials = search_layers(ev, params, g_f, layers, criterion, s["rho_start"], s["max_iter"], s["rel_tol"],
                            progress=log.info)
-best, note = select_trial(trials, baseline, s["max_retain_drop"])
+best, note = select_trial(trials, baseline, s["max_retain_drop"], criterion.metric)
 elapsed = time.time() - t0
 log.info("chose %s rho=%.4g (%s) in %.1fs", best.layer, best.rho, note, elapsed)
 if not note["criterion_met"]:

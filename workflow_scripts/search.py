@@ -34,7 +34,7 @@ criterion = Criterion(s["criterion"]["metric"], s["criterion"]["max"])
 t0 = time.time()
 trials = search_layers(evaluator, params, g_f, layers, criterion, s["rho_start"], s["max_iter"], s["rel_tol"],
                        progress=log.info, retain_on_fail=s["retain_on_fail"])
-best, note = select_trial(trials, baseline, s["max_retain_drop"])
+best, note = select_trial(trials, baseline, s["max_retain_drop"], criterion.metric)
 if any(math.isnan(best.metrics.get(k, 0.0)) for k in RETAIN_METRICS):  # nothing forgot: evaluate the closest fully
     best.metrics = evaluator.evaluate({best.layer: make_delta(params[best.layer].detach(), g_f[best.layer], best.rho)[0]})
 threshold_rho = best.rho
