@@ -85,6 +85,16 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         if isinstance(idx, list) and max(idx) >= data["num_shards"]:
             raise ConfigError(f"config key 'data.{key}': shard index {max(idx)} does not exist "
                               f"(allowed: 0 .. data.num_shards-1 = {data['num_shards'] - 1})")
+    if "world" in cfg:  # the demo world writes a fixed layout beside its parquet (slug.world.write_world)
+        root = os.path.dirname(data["laion_parquet"])
+        layout = {"laion_parquet": os.path.join(root, "laion.parquet"), "celeba_dir": os.path.join(root, "celeba"),
+                  "imagenet_dir": os.path.join(root, "imagenet"),
+                  "nonmember_shards": [os.path.join(root, "nonmember", "00000.tar")]}
+        for key, expected in layout.items():
+            if (os.path.normpath(data[key]) if isinstance(expected, str)
+                    else [os.path.normpath(x) for x in data[key]]) != expected:
+                raise ConfigError(f"config key 'data.{key}': the demo world writes {expected!r} (the layout beside "
+                                  f"data.laion_parquet); set it to that, or move the world by changing laion_parquet's folder")
     return _sorted(cfg)
 
 

@@ -68,3 +68,15 @@ def test_forget_shard_out_of_range_is_refused(demo):
     bad["data"]["forget_shards"] = [0, 5]
     with pytest.raises(ConfigError, match=r"data.forget_shards"):
         validate_config(bad)
+
+
+def test_demo_world_paths_must_follow_the_layout_the_world_writes(demo):
+    bad = copy.deepcopy(demo)
+    bad["data"]["celeba_dir"] = "data/elsewhere/celeba"
+    with pytest.raises(ConfigError, match=r"'data.celeba_dir': the demo world writes 'data/world/celeba'"):
+        validate_config(bad)
+    moved = copy.deepcopy(demo)
+    for key in ("laion_parquet", "celeba_dir", "imagenet_dir"):
+        moved["data"][key] = moved["data"][key].replace("data/world", "data/w2")
+    moved["data"]["nonmember_shards"] = ["data/w2/nonmember/00000.tar"]
+    assert validate_config(moved)["data"]["celeba_dir"] == "data/w2/celeba"  # the whole world moved: fine
