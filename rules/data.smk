@@ -50,29 +50,29 @@ else:
         script:
             f"{SCRIPTS}/fetch_metadata.py"
 
-    # One job per missing file: a job's outputs are deleted before it runs, so a rule with several
-    # outputs would delete the files a person had already put in place when one of them is missing.
-    EXTERNAL_FILES = [f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt",
-                      *config["data"]["nonmember_shards"]]
+    # One rule per access-restricted file: a job's outputs are deleted before it runs, so one rule with
+    # all three outputs would delete the files a person had already put in place when one is missing.
+    for i, external_file in enumerate([f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt",
+                                       *config["data"]["nonmember_shards"]]):
 
-    rule external_dataset:
-        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
-        # CelebA, ImageNet and CC3M are distributed on request: this rule only checks for them.
-        output:
-            "{external_file}",
-        log:
-            "results/logs/external_dataset/{external_file}.log",
-        benchmark:
-            "results/benchmarks/external_dataset/{external_file}.tsv"
-        wildcard_constraints:
-            external_file="|".join(re.escape(f) for f in EXTERNAL_FILES),
-        params:
-            celeba=CELEBA,
-            imagenet=IMAGENET,
-        resources:
-            mem_mb=1000,
-            runtime=10,
-        conda:
-            CONDA_ENV
-        script:
-            f"{SCRIPTS}/external_dataset.py"
+        rule:
+            # CelebA, ImageNet and CC3M are distributed on request: this rule only checks for them.
+            name:
+                f"external_dataset_{i}"
+            localrule: True  # a check: runs where Snakemake runs, not as a cluster job
+            output:
+                external_file,
+            log:
+                f"results/logs/external_dataset/{i}.log",
+            benchmark:
+                f"results/benchmarks/external_dataset/{i}.tsv"
+            params:
+                celeba=CELEBA,
+                imagenet=IMAGENET,
+            resources:
+                mem_mb=1000,
+                runtime=10,
+            conda:
+                CONDA_ENV
+            script:
+                f"{SCRIPTS}/external_dataset.py"

@@ -79,6 +79,15 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    from slug.curation import RESERVED_IDS
+
+    named = [(f"concepts.{c}", c) for c in cfg["concepts"]]
+    named += [("comparison.concepts", c) for c in cfg.get("comparison", {}).get("concepts", [])]
+    named += [(f"joint.{j}", c) for j, members in (cfg.get("joint") or {}).items() for c in members]
+    for where, concept in named:
+        if concept in RESERVED_IDS:
+            raise ConfigError(f"config key '{where}': the concept id {concept!r} is reserved (results/{concept}/ holds "
+                              f"the workflow's own files; {', '.join(RESERVED_IDS)} are taken): choose another id")
     data = cfg["data"]
     for key in ("retain_shards", "forget_shards"):
         idx = data.get(key)
@@ -86,7 +95,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
             raise ConfigError(f"config key 'data.{key}': shard index {max(idx)} does not exist "
                               f"(allowed: 0 .. data.num_shards-1 = {data['num_shards'] - 1})")
     if "world" in cfg:  # the demo world writes a fixed layout beside its parquet (slug.world.write_world)
-        root = os.path.dirname(data["laion_parquet"])
+        root = os.path.dirname(os.path.normpath(data["laion_parquet"]))
         layout = {"laion_parquet": os.path.join(root, "laion.parquet"), "celeba_dir": os.path.join(root, "celeba"),
                   "imagenet_dir": os.path.join(root, "imagenet"),
                   "nonmember_shards": [os.path.join(root, "nonmember", "00000.tar")]}

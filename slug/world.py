@@ -127,8 +127,10 @@ def make_identities(n: int, seed: int, min_trait_distance: int = 4) -> list[Iden
             if all(sum(a != b for a, b in zip(cand, o.traits())) >= min_trait_distance for o in identities):
                 identities.append(Identity(name=name, **traits))
                 break
-        else:  # pragma: no cover - only with absurd settings
-            raise ValueError("could not draw distinct identities; lower world.min_trait_distance")
+        else:
+            raise ValueError(f"could not draw {n} identities that differ in {min_trait_distance} of {len(TRAITS)} "
+                             f"traits (stopped at {len(identities)}): lower world.min_trait_distance or "
+                             "world.n_identities")
     return identities
 
 

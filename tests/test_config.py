@@ -80,3 +80,9 @@ def test_demo_world_paths_must_follow_the_layout_the_world_writes(demo):
         moved["data"][key] = moved["data"][key].replace("data/world", "data/w2")
     moved["data"]["nonmember_shards"] = ["data/w2/nonmember/00000.tar"]
     assert validate_config(moved)["data"]["celeba_dir"] == "data/w2/celeba"  # the whole world moved: fine
+
+
+def test_a_world_path_written_with_a_leading_dot_slash_is_the_same_path(demo):
+    ok = copy.deepcopy(demo)
+    ok["data"]["laion_parquet"] = "./data/world/laion.parquet"
+    validate_config(ok)

@@ -43,8 +43,12 @@ def test_the_workflows_own_result_folders_are_not_concepts():
             check_concept_id(name)
         cfg = load_yaml(REPO / "config.yaml")
         cfg["concepts"][name] = {"name": "X"}
-        with pytest.raises(ConfigError, match="config key 'concepts'"):
-            validate_config(cfg)  # the schema's pattern agrees with the library
+        with pytest.raises(ConfigError, match=f"config key 'concepts.{name}': the concept id '{name}' is reserved"):
+            validate_config(cfg)
+    cfg = load_yaml(REPO / "config.yaml")
+    cfg["joint"] = {"pair": ["elon_musk", "logs"]}
+    with pytest.raises(ConfigError, match="config key 'joint.pair': the concept id 'logs' is reserved"):
+        validate_config(cfg)
     check_concept_id("models_of_the_year")  # only the whole name is reserved
 
 

@@ -87,15 +87,19 @@ def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path):
 
 def test_atomic_write_replaces_the_target_and_clears_a_killed_writers_temp_file(tmp_path):
     target = tmp_path / "forget_grads.pt"
-    stale = tmp_path / ".forget_grads.pt.k1ll3d.tmp"  # what a SIGKILL in the middle of a write leaves
+    stale = tmp_path / ".forget_grads.pt.k1ll3d00.tmp"  # what a SIGKILL in the middle of a write leaves
     stale.write_text("half")
-    other = tmp_path / ".other.pt.k1ll3d.tmp"  # another output's: not ours to remove
+    other = tmp_path / ".other.pt.k1ll3d00.tmp"  # another output's: not ours to remove
     other.write_text("half")
     with atomic_path(target) as tmp:
         assert not target.exists()
         tmp.write_text("whole")
     assert target.read_text() == "whole" and not stale.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.k1ll3d.tmp", "forget_grads.pt"]
+    longer = tmp_path / ".forget_grads.pt.gz.k1ll3d00.tmp"  # another output whose name extends this one's
+    longer.write_text("half")
+    with atomic_path(target) as tmp:
+        tmp.write_text("again")
+    assert longer.exists() and target.read_text() == "again"
 
 
 def test_the_same_tensors_give_the_same_bytes_and_checksum_wherever_they_are_saved(tmp_path):

@@ -32,8 +32,12 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
         assert drop <= cfg["search"]["max_retain_drop"] + 1e-9, key
     assert sel["lambda"] > 0 and sel["layer"] in sel["layers_searched"]
     assert set(sel["inputs_sha256"]) >= {"forget", "layers", "checkpoint"}
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
-    assert sel["versions"]["slug-pipeline commit"].split("+")[0] == head.stdout.strip()  # which code made it
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    except OSError:  # no git here: nothing to compare with
+        head = None
+    if head is not None and head.returncode == 0:
+        assert sel["versions"]["slug-pipeline commit"].split("+")[0] == head.stdout.strip()  # which code made it
 
     metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
     assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]
@@ -153,10 +157,11 @@ def test_a_missing_access_restricted_file_stops_with_instructions_and_keeps_the_
     placed.parent.mkdir(parents=True)
     placed.write_text("header\nimage_id identity_name\n000001.jpg Elon_Musk\n")
     jobs = jobs_of(smk(tmp_path, "-n", *paper).stdout)
-    assert jobs["external_dataset"] == 2  # ImageNet's synset mapping and the CC3M shard, one job each
+    assert {r: n for r, n in jobs.items() if r.startswith("external_dataset")} == {
+        "external_dataset_1": 1, "external_dataset_2": 1}  # ImageNet's synset mapping and the CC3M shard
     proc = smk(tmp_path, "--cores", "1", *paper, "--", "data/ImageNet/LOC_synset_mapping.txt", check=False)
     assert proc.returncode != 0
-    log = (tmp_path / "results/logs/external_dataset/data/ImageNet/LOC_synset_mapping.txt.log").read_text()
+    log = (tmp_path / "results/logs/external_dataset/1.log").read_text()
     assert "must be provided by hand" in log and "LOC_synset_mapping.txt under data/ImageNet/" in log
     assert placed.read_text().endswith("Elon_Musk\n")  # a rule with all three outputs deleted it before running
 

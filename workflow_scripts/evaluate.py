@@ -15,7 +15,7 @@ models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
 tf, tok = models["before"].preprocess_val, models["before"].tokenizer
 name = p.concept["name"]
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev["max_per_identity"],
-                   max_per_class=ev["max_per_class"], keep=[name])
+                   max_per_class=ev["max_per_class"], keep=[name, *ev["cosine_names"]])
 target = es.target_index(name)
 members = load_pairs([snakemake.input.forget_tar], tf, tok)
 nonmembers = load_pairs(as_list(snakemake.input.nonmember), tf, tok)

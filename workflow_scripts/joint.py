@@ -48,6 +48,8 @@ scales, rescale_trials = rescale_jointly(lambda sc: evaluate(es_search, t_search
                                          crit.metric, crit.max_value, log=log.info)
 search_sum, search_joint = rescale_trials[0]["metrics"], rescale_trials[-1]["metrics"]
 joint = scaled(scales)
+alone_search = {c: evaluate(es_search, t_search, deltas[c]) for c in p.concepts}
+del es_search  # one split in memory at a time
 
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", bundle.preprocess_val, **p.eval_caps, keep=list(p.names.values()))
 targets = {c: es.target_index(p.names[c]) for c in p.concepts}
@@ -76,7 +78,6 @@ for when, m in results.items():
 table = pd.DataFrame(rows)
 shown = table.set_index("model").mul(100).round(1).reset_index()
 # the criterion is judged on the search split, as SLUG's own selection; the tables report the test split
-alone_search = {c: evaluate(es_search, t_search, deltas[c]) for c in p.concepts}
 met_alone = {c: meets(alone_search[c], c, crit.metric, crit.max_value) for c in p.concepts}
 met_sum = {c: meets(search_sum, c, crit.metric, crit.max_value) for c in p.concepts}
 met = {c: meets(search_joint, c, crit.metric, crit.max_value) for c in p.concepts}
