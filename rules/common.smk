@@ -4,7 +4,7 @@ import re
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from slug.config import bundled_arch_config, is_local_checkpoint, validate_config  # noqa: E402
+from slug.config import bundled_arch_config, image_caps, is_local_checkpoint, validate_config  # noqa: E402
 from slug.curation import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order
@@ -64,7 +64,7 @@ def arch_config():
 
 def eval_caps(section):
     """The image caps of config[section] ('search' or 'evaluation') for slug.evaluation.load_eval_set."""
-    return {k: config[section][k] for k in ("max_per_identity", "max_per_class")}
+    return image_caps(config[section])
 
 
 def model_params():

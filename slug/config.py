@@ -19,6 +19,11 @@ def is_local_checkpoint(pretrained: str | None) -> bool:
                                        or str(pretrained).endswith((".pt", ".pth", ".safetensors")))
 
 
+def image_caps(section: dict) -> dict:
+    """The evaluation-image caps of a config section ('search' or 'evaluation'), as load_eval_set takes them."""
+    return {k: section[k] for k in ("max_per_identity", "max_per_class")}
+
+
 def bundled_arch_config(arch: str) -> Path | None:
     """The JSON of ``model.arch`` in slug/model_configs, or None when open_clip ships the architecture."""
     path = MODEL_CONFIG_DIR / f"{arch}.json"
@@ -100,8 +105,8 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
                   "imagenet_dir": os.path.join(root, "imagenet"),
                   "nonmember_shards": [os.path.join(root, "nonmember", "00000.tar")]}
         for key, expected in layout.items():
-            if (os.path.normpath(data[key]) if isinstance(expected, str)
-                    else [os.path.normpath(x) for x in data[key]]) != expected:
+            given = data[key]
+            if (os.path.normpath(given) if isinstance(given, str) else [os.path.normpath(x) for x in given]) != expected:
                 raise ConfigError(f"config key 'data.{key}': the demo world writes {expected!r} (the layout beside "
                                   f"data.laion_parquet); set it to that, or move the world by changing laion_parquet's folder")
     return _sorted(cfg)

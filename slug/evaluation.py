@@ -45,7 +45,7 @@ class EvalSet:
             raise ValueError(f"identity {name!r} is not in the CelebA-format identity list "
                              f"({len(self.id_names)} names, e.g. {self.id_names[:3]}): check the concept's "
                              "display name in the config's concepts table") from None
-        if not bool((self.id_labels == i).any()):
+        if not self.has_images(name):
             raise ValueError(f"identity {name!r} has no image in this split of the CelebA-format set: the search "
                              "and the report each use half of a person's images, so list at least 2 for them")
         return i

@@ -1,4 +1,5 @@
 """Before/after evaluation on held-out data (rule `evaluate`)."""
+from slug.config import image_caps
 from slug.data import load_pairs
 from slug.evaluation import CachedEvaluator, cosine_matrix, load_eval_set, matched_cosine, mia_score
 from slug.io import write_json
@@ -14,8 +15,7 @@ models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
           "after": load_clip(p.model["arch"], snakemake.input.unlearned, device)}
 tf, tok = models["before"].preprocess_val, models["before"].tokenizer
 name = p.concept["name"]
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, max_per_identity=ev["max_per_identity"],
-                   max_per_class=ev["max_per_class"], keep=[name, *ev["cosine_names"]])
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])
 target = es.target_index(name)
 members = load_pairs([snakemake.input.forget_tar], tf, tok)
 nonmembers = load_pairs(as_list(snakemake.input.nonmember), tf, tok)

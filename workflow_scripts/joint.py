@@ -41,8 +41,9 @@ def evaluate(es, targets, deltas_to_apply):
 
 # The sum of the single-concept updates, then a joint re-search on the search split: a concept that the
 # other updates pulled back above the criterion gets its own update scaled up until it is met again.
+concept_names = list(p.names.values())  # their images are never capped
 es_search = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, **p.search_caps,
-                          keep=list(p.names.values()))
+                          keep=concept_names)
 t_search = {c: es_search.target_index(p.names[c]) for c in p.concepts}
 scales, rescale_trials = rescale_jointly(lambda sc: evaluate(es_search, t_search, scaled(sc)), p.concepts,
                                          crit.metric, crit.max_value, log=log.info)
@@ -51,7 +52,7 @@ joint = scaled(scales)
 alone_search = {c: evaluate(es_search, t_search, deltas[c]) for c in p.concepts}
 del es_search  # one split in memory at a time
 
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", bundle.preprocess_val, **p.eval_caps, keep=list(p.names.values()))
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", bundle.preprocess_val, **p.eval_caps, keep=concept_names)
 targets = {c: es.target_index(p.names[c]) for c in p.concepts}
 results = {"before": evaluate(es, targets, {})}
 for c in p.concepts:

@@ -4,6 +4,7 @@ import time
 
 import pandas as pd
 
+from slug.config import image_caps
 from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import atomic_path, load_tensor_dict, sha256, write_json
 from slug.models import load_clip, pick_device
@@ -24,8 +25,7 @@ layers_df = pd.read_csv(snakemake.input.layers, sep="\t")
 layers = candidates(layers_df, s["towers"], s["max_layers_per_tower"])
 log.info("searching %d front layers: %s", len(layers), layers)
 
-es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, max_per_identity=s["max_per_identity"],
-                   max_per_class=s["max_per_class"], keep=[p.concept["name"]])
+es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, **image_caps(s), keep=[p.concept["name"]])
 target = es.target_index(p.concept["name"])
 evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, target)
 baseline = evaluator.baseline()
