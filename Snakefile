@@ -48,7 +48,10 @@ onerror:
     from slug.comparison import write_summary
 
     try:
-        write_summary(CONCEPTS, "results/summary.tsv", "results/summary.html")
-        print("results/summary.tsv lists the concepts that failed (see their logs under results/logs/).")
+        df = write_summary(CONCEPTS, "results/summary.tsv", "results/summary.html")
+        failed = [c for c, s in zip(df.concept, df.status) if str(s).startswith("failed")]
+        if failed:
+            print(f"results/summary.tsv lists the concepts that failed ({', '.join(failed)}; their logs are under "
+                  "results/logs/<concept>/).")
     except Exception as exc:  # the summary must never hide the original error
         print(f"could not write results/summary.tsv: {exc}")

@@ -46,13 +46,12 @@ def forget_shards():
 
 
 def model_checkpoint():
-    """The file the model loads from: the pretraining output, a local checkpoint, or none (a tag)."""
+    """The file the model loads from: a local checkpoint given in the config, else the output of rule
+    pretrain ("train") or fetch_pretrained (a published tag)."""
     pre = config["model"]["pretrained"]
-    if pre == "train":
-        return [f"results/models/{MODEL}/checkpoint.pt"]
     if is_local_checkpoint(pre):
         return [pre]
-    return []
+    return [f"results/models/{MODEL}/checkpoint.pt"]
 
 
 def arch_config():
@@ -68,9 +67,7 @@ def eval_caps(section):
 
 
 def model_params():
-    pre = config["model"]["pretrained"]
-    ckpt = model_checkpoint()
-    return {"arch": config["model"]["arch"], "pretrained": ckpt[0] if ckpt else pre}
+    return {"arch": config["model"]["arch"], "pretrained": model_checkpoint()[0]}
 
 
 def eval_data():

@@ -67,8 +67,10 @@ else:
             benchmark:
                 f"results/benchmarks/external_dataset/{i}.tsv"
             params:
-                celeba=CELEBA,
-                imagenet=IMAGENET,
+                where=(f"CelebA: put img_align_celeba/, list_identity_celeba.txt ('image_id identity_name' lines after "
+                       f"two header lines) and frequent_celebs.txt under {CELEBA}/.\nImageNet: put val/<wnid>/*.JPEG "
+                       f"and LOC_synset_mapping.txt under {IMAGENET}/.\nCC3M: download one shard with img2dataset "
+                       "(output_format webdataset) to the nonmember_shards path."),
             resources:
                 mem_mb=1000,
                 runtime=10,

@@ -69,7 +69,7 @@ else:
             "results/benchmarks/sd/external_model.tsv"
         params:
             model=SD["model"],
-            pipeline_dir=SD["pipeline_dir"],
+            pipeline_dir=lambda wc, output: os.path.dirname(output[0]),
         resources:
             mem_mb=1000,
             runtime=10,

@@ -1,5 +1,6 @@
-# The demo CLIP: a small open_clip model trained on the downloaded shards with ClipLoss.
-# Skipped by configs whose model.pretrained is a published tag or a checkpoint path.
+# The model every stage starts from, as results/models/{model}/checkpoint.pt: the demo CLIP trained
+# on the downloaded shards with ClipLoss (model.pretrained: train), or published weights fetched
+# once (an open_clip tag). A checkpoint path in the config is used as it is (neither rule runs).
 
 
 rule pretrain:
@@ -27,6 +28,36 @@ rule pretrain:
         CONDA_ENV
     script:
         f"{SCRIPTS}/pretrain.py"
+
+
+if config["model"]["pretrained"] != "train" and not is_local_checkpoint(config["model"]["pretrained"]):
+
+    # A published open_clip tag: its weights are downloaded once, on the machine Snakemake runs on
+    # (cluster compute nodes often have no internet), into the same checkpoint file; every later
+    # job loads that file.
+    rule fetch_pretrained:
+        output:
+            checkpoint="results/models/{model}/checkpoint.pt",
+            source="results/models/{model}/source.json",
+        log:
+            "results/logs/fetch_pretrained/{model}.log",
+        benchmark:
+            "results/benchmarks/fetch_pretrained/{model}.tsv"
+        params:
+            arch=config["model"]["arch"],
+            tag=config["model"]["pretrained"],
+            cache_dir=config["model"]["cache_dir"],
+            seed=config["seed"],
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
+        resources:
+            mem_mb=8000,  # ViT-H-14 (SD 2.1's text encoder) in fp32 and its saved copy
+            runtime=60,
+        conda:
+            CONDA_ENV
+        script:
+            f"{SCRIPTS}/fetch_pretrained.py"
+
+    ruleorder: fetch_pretrained > pretrain  # the same checkpoint file; pretrain is for "train" only
 
 
 rule zeroshot:

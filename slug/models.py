@@ -156,3 +156,50 @@ def save_state_dict(model: torch.nn.Module | dict[str, torch.Tensor], path: str 
     """Save a model's state dict (or a state dict) as a plain, contiguous CPU tensor dict that open_clip loads."""
     state = model if isinstance(model, dict) else model.state_dict()
     atomic_torch_save({k: v.detach().cpu().contiguous() for k, v in state.items()}, path)
+
+
+def fetch_pretrained(arch: str, tag: str, cache_dir: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """Download open_clip's published weights ``tag`` for ``arch`` (rule ``fetch_pretrained``).
+
+    Returns the state dict and a description of the source (the tag's URL or hub id and its
+    preprocessing). Every later stage loads the saved file with ``pretrained=None``, so a tag that
+    would make that model differ from open_clip's own is refused with the fix: one trained with
+    QuickGELU on an architecture without it (open_clip only warns), or one whose image
+    preprocessing is not the architecture's default (the local file would be preprocessed otherwise).
+    """
+    import open_clip
+    from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
+    from open_clip.transform import PreprocessCfg, merge_preprocess_dict
+
+    register_configs()
+    if arch not in open_clip.list_models():
+        raise ValueError(f"unknown model architecture {arch!r}: use one of open_clip.list_models()")
+    cfg = get_pretrained_cfg(arch, tag)
+    if not cfg:
+        raise ValueError(f"model.pretrained {tag!r} is not a published open_clip tag of {arch!r} "
+                         f"(its tags: {list_pretrained_tags_by_model(arch) or 'none'}); give one of them, "
+                         "a checkpoint path, or 'train'")
+    model_cfg = open_clip.get_model_config(arch) or {}
+    if bool(cfg.get("quick_gelu", False)) != bool(model_cfg.get("quick_gelu", False)):
+        other = arch[:-len("-quickgelu")] if arch.endswith("-quickgelu") else arch + "-quickgelu"
+        raise ValueError(f"the weights {tag!r} were trained with quick_gelu={bool(cfg.get('quick_gelu'))}, "
+                         f"but model.arch {arch!r} has quick_gelu={bool(model_cfg.get('quick_gelu'))}: "
+                         f"set model.arch to {other!r}")
+    arch_pp = merge_preprocess_dict(PreprocessCfg(), model_cfg.get("preprocess_cfg", {}))
+    tag_pp = merge_preprocess_dict(arch_pp, cfg)
+    differ = {k: (tag_pp[k], arch_pp[k]) for k in tag_pp if k != "size" and tag_pp[k] != arch_pp[k]}
+    if differ:
+        raise ValueError(f"the weights {tag!r} come with their own image preprocessing, which a local checkpoint of "
+                         f"{arch!r} would not get: " + ", ".join(f"{k} {a} (architecture: {b})" for k, (a, b) in differ.items())
+                         + f"; add an open_clip model config with that preprocess_cfg to {MODEL_CONFIG_DIR} and name it "
+                         "in model.arch")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, _, pp_tag = open_clip.create_model_and_transforms(arch, pretrained=tag, cache_dir=cache_dir)
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}\nrule fetch_pretrained runs where Snakemake runs (not as a cluster job): that machine "
+                           "needs internet access, or a filled cache (model.cache_dir, or HF_HOME for the hub)") from e
+    source = {"arch": arch, "tag": tag, "url": cfg.get("url", ""), "hf_hub": cfg.get("hf_hub", ""),
+              "preprocess": repr(pp_tag), "open_clip": getattr(open_clip, "__version__", "?")}
+    return {k: v.detach() for k, v in model.state_dict().items()}, source

@@ -145,9 +145,15 @@ def test_concept_without_matches_fails_clearly_and_leaves_nothing(run):
 def test_lint_is_clean_and_the_paper_config_builds_its_dag(tmp_path):
     lint = smk(REPO, "--lint", check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+    for paper in ("paper-vit-b-32.yaml", "paper-sd15.yaml", "paper-sd21.yaml"):
+        lint = smk(tmp_path, "--lint", "--configfile", str(REPO / "configs" / paper), check=False)
+        assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, (paper, lint.stdout + lint.stderr)
     dry = smk(tmp_path, "-n", "--configfile", str(REPO / "configs" / "paper-vit-b-32.yaml"))
     jobs = jobs_of(dry.stdout)
     assert jobs["retain_gradient"] == 1 and jobs["forget_gradient"] == 5 and "pretrain" not in jobs
+    assert jobs["fetch_pretrained"] == 1  # the published weights are downloaded once, into a file every job loads
+    retain = dry.stdout[dry.stdout.index("rule retain_gradient:"):]
+    assert "results/models/ViT-B-32-quickgelu_laion400m_e32/checkpoint.pt" in retain.split("output:")[0]
     assert "laion_metadata" in jobs and "world" not in jobs
 
 
