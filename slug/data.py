@@ -69,9 +69,76 @@ def iter_shards(shards: Sequence[str | Path]) -> Iterator[Sample]:
             yield Sample(s["__key__"], s[img_key].convert("RGB"), s["txt"], meta, str(shard))
 
 
+class ImageStore:
+    """Preprocessed images held as uint8 pixels, 4x smaller than the float tensors the model takes.
+
+    ``from_transform`` splits an open_clip/torchvision preprocessing ``Compose`` that ends in
+    ``ToTensor``-then-``Normalize``: the geometric part runs once per image at load time (random
+    crops of a training transform included) and the pixels are kept as uint8; ``to(device)`` gives
+    the normalised float batch, bit-identical to running the whole transform per image (the same
+    ``x.float() / 255`` then ``(x - mean) / std``). Indexing (a slice, a mask, indices) gives another
+    store, so code that batches with ``images[i:j].to(device)`` takes either this or a tensor. A
+    transform that does not end in ``Normalize`` keeps its float output as it is.
+    """
+
+    def __init__(self, pixels: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
+        self.pixels, self.mean, self.std = pixels, mean, std
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, idx) -> "ImageStore":
+        return ImageStore(self.pixels[idx], self.mean, self.std)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.pixels.shape
+
+    @property
+    def nbytes(self) -> int:
+        return self.pixels.numel() * self.pixels.element_size()
+
+    def to(self, device: str | torch.device) -> torch.Tensor:
+        x = self.pixels.to(device)
+        if self.mean is None:
+            return x
+        x = x.float().div(255)
+        shape = (-1, 1, 1) if x.dim() == 3 else (1, -1, 1, 1)
+        return x.sub(self.mean.to(x.device).view(shape)).div(self.std.to(x.device).view(shape))
+
+    @staticmethod
+    def _split(transform: Callable) -> tuple[Callable, torch.Tensor | None, torch.Tensor | None]:
+        from torchvision import transforms as T
+
+        steps = getattr(transform, "transforms", None)
+        if steps and isinstance(steps[-1], T.Normalize) and len(steps) >= 2 and "ToTensor" in type(steps[-2]).__name__:
+            norm = steps[-1]
+            return (T.Compose(steps[:-1]), torch.as_tensor(norm.mean, dtype=torch.float32),
+                    torch.as_tensor(norm.std, dtype=torch.float32))
+        return transform, None, None
+
+    @classmethod
+    def from_images(cls, images: Iterator[Image.Image], n: int, transform: Callable) -> "ImageStore":
+        """``n`` PIL images through ``transform`` into one preallocated store (no list-then-stack copy)."""
+        head, mean, std = cls._split(transform)
+        out = None
+        for i, im in enumerate(images):
+            x = head(im)
+            if mean is not None:
+                if x.dtype != torch.float32 or float(x.min()) < 0 or float(x.max()) > 1:
+                    raise ValueError(f"{transform}: expected ToTensor's [0, 1] floats before Normalize")
+                x = x.mul(255).round_().to(torch.uint8)  # ToTensor divided uint8 pixels by 255: exact
+            if out is None:
+                out = torch.empty((n, *x.shape), dtype=x.dtype)
+            out[i] = x
+        if out is None:
+            raise ValueError("no images to load")
+        return cls(out, mean, std)
+
+
 def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Callable,
-               limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Read shards into memory: (images [N,3,H,W], tokens [N,L], captions).
+               limit: int | None = None) -> tuple[ImageStore, torch.Tensor, list[str]]:
+    """Read shards into memory: (images [N,3,H,W] as an ``ImageStore``, tokens [N,L], captions).
 
     Samples are ordered by shard, then by key: img2dataset writes a shard's samples in the order its
     download threads finish, so the order inside a tar is not reproducible, while the keys are.
@@ -86,7 +153,7 @@ def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Cal
     if not samples:
         raise ValueError(f"no image-text pairs in {list(map(str, shards))}")
     caps = [s.caption for s in samples]
-    return torch.stack([transform(s.image) for s in samples]), tokenizer(caps), caps
+    return ImageStore.from_images((s.image for s in samples), len(samples), transform), tokenizer(caps), caps
 
 
 # ------------------------------------------------------------------------------------------
@@ -154,15 +221,11 @@ def split_half(df: pd.DataFrame, by: str) -> pd.Series:
     return pd.Series(np.where(order % 2 == 0, "search", "test"), index=df.index)
 
 
-def load_images(paths: Sequence[str], transform: Callable) -> torch.Tensor:
-    """Every image through ``transform``, into one preallocated tensor (no list-then-stack copy)."""
-    out = None
-    for i, p in enumerate(paths):
-        with Image.open(p) as im:
-            x = transform(im.convert("RGB"))
-        if out is None:
-            out = torch.empty((len(paths), *x.shape), dtype=x.dtype)
-        out[i] = x
-    if out is None:
-        raise ValueError("no images to load")
-    return out
+def load_images(paths: Sequence[str], transform: Callable) -> ImageStore:
+    """Every image through ``transform``, into one preallocated uint8 store (see ``ImageStore``)."""
+    def opened():
+        for p in paths:
+            with Image.open(p) as im:
+                yield im.convert("RGB")
+
+    return ImageStore.from_images(opened(), len(paths), transform)

@@ -21,17 +21,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from slug.data import load_images, read_celeba, read_imagenet_val, split_half
+from slug.data import ImageStore, load_images, read_celeba, read_imagenet_val, split_half
 from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens,
                            encode_images, per_class_accuracy, topk_correct)
 
 
 @dataclass
 class EvalSet:
-    id_images: torch.Tensor
+    id_images: ImageStore | torch.Tensor  # uint8 pixels (load_eval_set) or preprocessed float images
     id_labels: torch.Tensor
     id_names: list[str]
-    obj_images: torch.Tensor
+    obj_images: ImageStore | torch.Tensor
     obj_labels: torch.Tensor
     obj_names: list[str]
 
@@ -99,6 +99,18 @@ def score(id_feats: torch.Tensor, id_clf: torch.Tensor, obj_feats: torch.Tensor,
     return out
 
 
+class _LazyChunks:
+    """``(images[i:i + bs].to(device), None)`` for each chunk, made when iterated (re-iterable): the
+    float images of a whole evaluation set are never all in memory at once."""
+
+    def __init__(self, images, bs: int, device: torch.device):
+        self.images, self.bs, self.device = images, bs, device
+
+    def __iter__(self):
+        for i in range(0, len(self.images), self.bs):
+            yield self.images[i:i + self.bs].to(self.device), None
+
+
 class CachedEvaluator:
     """Evaluate single-layer edits fast by caching what the edited layer cannot change.
 
@@ -145,9 +157,9 @@ class CachedEvaluator:
     def _raw_chunks(self, tower: str) -> dict[str, list]:
         """The tower's inputs in chunks of ``batch_size``, with what each chunk needs (text: EOT)."""
         bs, out = self.batch_size, {}
-        if tower == "vision":
+        if tower == "vision":  # converted to float one chunk at a time, when iterated
             for g, x in self._image_groups().items():
-                out[g] = [(x[i:i + bs].to(self.device), None) for i in range(0, len(x), bs)]
+                out[g] = _LazyChunks(x, bs, self.device)
         else:
             for g, tok in (("id", self.id_tokens), ("obj", self.obj_tokens)):
                 eot = tok.argmax(dim=-1)

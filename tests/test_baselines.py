@@ -28,7 +28,7 @@ def setting(tiny_clip, tiny_world):
 
 def _mean_cos(model, pairs):
     with torch.no_grad():
-        i, t = model(*pairs)[:2]
+        i, t = model(pairs[0].to("cpu"), pairs[1])[:2]  # the images are a uint8 ImageStore
         return float(F.cosine_similarity(i, t, dim=-1).mean())
 
 
@@ -74,10 +74,10 @@ def test_training_stops_at_the_first_epoch_that_meets_the_criterion(setting):
 def test_ft_lowers_the_retain_loss(setting):
     b, _, retain, _ = setting
     with torch.no_grad():
-        before = float(retain_loss(b.model.eval(), *retain))
+        before = float(retain_loss(b.model.eval(), retain[0].to("cpu"), retain[1]))
     _run("ft", setting, lr=3e-3, max_epochs=3)
     with torch.no_grad():
-        after = float(retain_loss(b.model.eval(), *retain))
+        after = float(retain_loss(b.model.eval(), retain[0].to("cpu"), retain[1]))
     assert after < before
 
 

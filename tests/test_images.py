@@ -1,0 +1,47 @@
+"""Images are held as uint8 pixels and normalised per batch, bit-identical to the whole transform."""
+import torch
+from PIL import Image
+from torchvision import transforms as T
+
+from slug.data import ImageStore, load_images, load_pairs
+
+
+def _paths(tiny_world):
+    return sorted(str(p) for p in (tiny_world / "imagenet" / "val").rglob("*.JPEG"))[:12]
+
+
+def test_stored_pixels_give_exactly_what_the_transform_gives_at_a_quarter_of_the_memory(tiny_world, tiny_clip):
+    paths = _paths(tiny_world)
+    store = load_images(paths, tiny_clip.preprocess_val)
+    ref = torch.stack([tiny_clip.preprocess_val(Image.open(p).convert("RGB")) for p in paths])
+    assert store.pixels.dtype == torch.uint8 and store.shape == ref.shape
+    assert store.nbytes * 4 == ref.numel() * ref.element_size()
+    assert torch.equal(store.to("cpu"), ref)  # bit for bit, not approximately
+    mask = torch.arange(len(paths)) % 3 == 0
+    assert torch.equal(store[2:7].to("cpu"), ref[2:7]) and torch.equal(store[mask].to("cpu"), ref[mask])
+    assert torch.equal(store[torch.tensor([5, 0])].to("cpu"), ref[[5, 0]]) and torch.equal(store[4].to("cpu"), ref[4])
+
+
+def test_a_random_training_transform_draws_the_same_crops(tiny_world, tiny_clip):
+    paths = _paths(tiny_world)
+    torch.manual_seed(7)
+    store = load_images(paths, tiny_clip.preprocess_train)
+    torch.manual_seed(7)
+    ref = torch.stack([tiny_clip.preprocess_train(Image.open(p).convert("RGB")) for p in paths])
+    assert any(isinstance(t, T.RandomResizedCrop) for t in tiny_clip.preprocess_train.transforms)
+    assert torch.equal(store.to("cpu"), ref)
+
+
+def test_a_transform_without_normalize_keeps_its_float_output(tiny_world):
+    paths = _paths(tiny_world)
+    tf = T.Compose([T.Resize(16), T.ToTensor()])
+    store = load_images(paths, tf)
+    assert store.pixels.dtype == torch.float32 and store.mean is None
+    assert torch.equal(store.to("cpu"), torch.stack([tf(Image.open(p).convert("RGB")) for p in paths]))
+
+
+def test_shard_pairs_are_stored_as_pixels_too(tiny_world, tiny_clip):
+    images, tokens, caps = load_pairs([tiny_world / "nonmember" / "00000.tar"], tiny_clip.preprocess_val,
+                                      tiny_clip.tokenizer)
+    assert isinstance(images, ImageStore) and images.pixels.dtype == torch.uint8
+    assert len(images) == len(tokens) == len(caps) > 0
