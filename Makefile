@@ -34,11 +34,12 @@ test: $(STAMP)
 test-slurm: $(STAMP)
 	PYTHON=$(abspath $(BIN))/python .ci/slurm/test_slurm.sh
 
-## bench: performance ratios (search evaluation, gradient pass, K concepts; see benchmarks/RESULTS.md)
+## bench: performance ratios (search evaluation, gradient pass, image memory, K concepts; see benchmarks/RESULTS.md)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/search_eval.py
 	$(BIN)/python benchmarks/search_eval.py --arch ViT-B-32-quickgelu --images 120 --objects 50 --repeats 1
 	$(BIN)/python benchmarks/grad_pass.py --batch 8 --batches 2
+	$(BIN)/python benchmarks/image_store.py
 	$(BIN)/python benchmarks/concept_scaling.py --ks 1,2,4,8 --workdir /tmp/slug-bench-scaling
 
 ## bench-gpu: the gradient-pass and search benchmarks on the first visible GPU at real batch sizes

@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 RESERVED_IDS = ("models", "logs", "benchmarks", "joint", "comparison", "summary")  # results/' own folders and files
 # The concept wildcard's constraint (Snakemake): snake_case, and not a reserved name as a whole path segment
@@ -64,24 +64,11 @@ class CurationResult:
                 "duplicates_dropped": self.duplicates, "kept": len(self.samples)}
 
 
-def iter_raw(shards: Iterable[str | Path]):
-    """(shard, key, image bytes, ext, caption, json bytes) from webdataset shards, undecoded."""
-    import webdataset as wds
-
-    from slug.data import IMAGE_EXTS, check_shard
-
-    for shard in shards:
-        check_shard(shard)
-        for s in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
-            ext = next((k for k in IMAGE_EXTS if k in s), None)
-            if ext is None or "txt" not in s:
-                continue
-            yield str(shard), s["__key__"], s[ext], ext, s["txt"].decode("utf-8", "replace"), s.get("json")
-
-
 def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) -> CurationResult:
     """Keep the samples whose caption names the concept: whole words, no duplicates, at most ``max_images``."""
     import json
+
+    from slug.data import iter_raw
 
     if max_images < 1:
         raise ValueError(f"forget.max_images must be >= 1, got {max_images}")

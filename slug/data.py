@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,10 +70,30 @@ def iter_shards(shards: Sequence[str | Path]) -> Iterator[Sample]:
             yield Sample(s["__key__"], s[img_key].convert("RGB"), s["txt"], meta, str(shard))
 
 
+def iter_raw(shards: Iterable[str | Path]) -> Iterator[tuple[str, str, bytes, str, str, bytes | None]]:
+    """(shard, key, image bytes, ext, caption, json bytes) from webdataset shards, undecoded: a few kB
+    per sample instead of its pixels (``decode_image`` decodes one)."""
+    import webdataset as wds
+
+    for shard in shards:
+        check_shard(shard)
+        for s in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
+            ext = next((k for k in IMAGE_EXTS if k in s), None)
+            if ext is None or "txt" not in s:
+                continue
+            yield str(shard), s["__key__"], s[ext], ext, s["txt"].decode("utf-8", "replace"), s.get("json")
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """An encoded image as webdataset's "pil" decoder gives it, in RGB."""
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGB")
+
+
 class ImageStore:
     """Preprocessed images held as uint8 pixels, 4x smaller than the float tensors the model takes.
 
-    ``from_transform`` splits an open_clip/torchvision preprocessing ``Compose`` that ends in
+    ``from_images`` splits an open_clip/torchvision preprocessing ``Compose`` that ends in
     ``ToTensor``-then-``Normalize``: the geometric part runs once per image at load time (random
     crops of a training transform included) and the pixels are kept as uint8; ``to(device)`` gives
     the normalised float batch, bit-identical to running the whole transform per image (the same
@@ -144,16 +165,17 @@ def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Cal
     download threads finish, so the order inside a tar is not reproducible, while the keys are.
     The transform runs after sorting, so random augmentations are reproducible too.
     """
-    samples: list[Sample] = []
+    samples: list[tuple] = []  # (key, encoded image, caption): decoded one at a time below
     for shard in shards:
-        samples += sorted(iter_shards([shard]), key=lambda s: s.key)
+        samples += sorted(((key, img, cap) for _, key, img, _, cap, _ in iter_raw([shard])), key=lambda s: s[0])
         if limit is not None and len(samples) >= limit:
             break
     samples = samples[:limit] if limit is not None else samples
     if not samples:
         raise ValueError(f"no image-text pairs in {list(map(str, shards))}")
-    caps = [s.caption for s in samples]
-    return ImageStore.from_images((s.image for s in samples), len(samples), transform), tokenizer(caps), caps
+    caps = [cap for _, _, cap in samples]
+    images = ImageStore.from_images((decode_image(img) for _, img, _ in samples), len(samples), transform)
+    return images, tokenizer(caps), caps
 
 
 # ------------------------------------------------------------------------------------------

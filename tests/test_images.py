@@ -45,3 +45,13 @@ def test_shard_pairs_are_stored_as_pixels_too(tiny_world, tiny_clip):
                                       tiny_clip.tokenizer)
     assert isinstance(images, ImageStore) and images.pixels.dtype == torch.uint8
     assert len(images) == len(tokens) == len(caps) > 0
+
+
+def test_pairs_decoded_late_equal_webdatasets_own_decoding_in_key_order(tiny_world, tiny_clip):
+    from slug.data import iter_shards
+
+    shard = tiny_world / "nonmember" / "00000.tar"
+    images, _, caps = load_pairs([shard], tiny_clip.preprocess_val, tiny_clip.tokenizer)
+    decoded = sorted(iter_shards([shard]), key=lambda s: s.key)  # webdataset's "pil" decoder
+    assert caps == [s.caption for s in decoded] and all(isinstance(c, str) for c in caps)
+    assert torch.equal(images.to("cpu"), torch.stack([tiny_clip.preprocess_val(s.image) for s in decoded]))
