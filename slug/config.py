@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,52 @@ def _describe(error) -> str:
     return f"config key '{key}': {error.message}{hint}"
 
 
+def _types(schema: dict) -> set[str]:
+    """The JSON types a schema node allows (its own ``type`` and those of its ``oneOf`` branches)."""
+    out: set[str] = set()
+    for node in [schema, *schema.get("oneOf", [])]:
+        t = node.get("type")
+        out.update([t] if isinstance(t, str) else (t or []))
+        if isinstance(node.get("const"), str) or any(isinstance(v, str) for v in node.get("enum", [])):
+            out.add("string")
+    return out
+
+
+def _coerce(value: Any, schema: dict) -> Any:
+    """Scalars given as text where the schema wants no text become numbers, booleans or null.
+
+    Snakemake's ``--config key={a: 1}`` reads the values inside a mapping with YAML's BaseLoader,
+    which gives every scalar as a string; a YAML config file gives typed values and is unchanged.
+    """
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: _coerce(v, props.get(k, extra if isinstance(extra, dict) else {})) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items") or next((b["items"] for b in schema.get("oneOf", []) if "items" in b), {})
+        return [_coerce(v, items) for v in value]
+    types = _types(schema)
+    if not isinstance(value, str) or not types or "string" in types:
+        return value
+    if "integer" in types and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value)
+    if "number" in types:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if "boolean" in types and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if "null" in types and value.strip() in ("null", "None", "~", ""):
+        return None
+    return value
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Return a validated copy of ``config`` with defaults filled; raise ConfigError otherwise."""
     from jsonschema import Draft202012Validator
 
     schema = yaml.safe_load(Path(schema_path).read_text())
-    cfg = _fill_defaults(schema, copy.deepcopy(config))
+    cfg = _fill_defaults(schema, _coerce(copy.deepcopy(config), schema))
     errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))

@@ -86,3 +86,26 @@ def test_a_world_path_written_with_a_leading_dot_slash_is_the_same_path(demo):
     ok = copy.deepcopy(demo)
     ok["data"]["laion_parquet"] = "./data/world/laion.parquet"
     validate_config(ok)
+
+
+def test_text_scalars_from_snakemakes_config_mappings_become_the_schemas_types(demo, tmp_path):
+    import subprocess
+    import sys
+
+    demo["pretrain"] = {"epochs": "7", "lr": "3e-4"}  # what --config 'pretrain={epochs: 7, lr: 3e-4}' gives
+    demo["search"].update(max_retain_drop="null", rho_margin="0.2", criterion={"metric": "forget_top1", "max": "0"})
+    demo["data"]["retain_shards"] = ["0"]
+    demo["model"]["name"] = "123"  # a string in the schema: stays text
+    cfg = validate_config(demo)
+    assert cfg["pretrain"]["epochs"] == 7 and cfg["pretrain"]["lr"] == 3e-4
+    assert cfg["search"]["max_retain_drop"] is None and cfg["search"]["rho_margin"] == 0.2
+    assert cfg["search"]["criterion"]["max"] == 0.0 and cfg["data"]["retain_shards"] == [0]
+    assert cfg["model"]["name"] == "123" and cfg["search"]["criterion"]["metric"] == "forget_top1"
+    demo["pretrain"] = {"epochs": "ten"}
+    with pytest.raises(ConfigError, match="'pretrain.epochs': 'ten' is not of type 'integer'"):
+        validate_config(demo)
+    # the real command line: Snakemake passes the mapping's values as text, the workflow takes them
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-n",
+                           "results/models/slug-demo/checkpoint.pt", "--directory", str(tmp_path),
+                           "--configfile", str(REPO / "config.yaml"), "--config", "pretrain={epochs: 7, lr: 3e-4}"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "rule pretrain" in proc.stdout, proc.stdout + proc.stderr
