@@ -64,7 +64,12 @@ def main() -> int:
         state, gf_c, gr_c, base_c, trials_c, best_c = run(world, "cpu", None)
         state = {k: v.detach().cpu().clone() for k, v in state.items()}
         _, gf_g, gr_g, base_g, trials_g, best_g = run(world, args.device, state)
-    ok = True
+        # the uint8 image store normalises by table lookup: the same floats on the GPU as on the CPU
+        bundle = load_clip("SLUG-Tiny-ViT")
+        es = load_eval_set(str(world / "celeba"), str(world / "imagenet"), "all", bundle.preprocess_val)
+        images_same = torch.equal(es.id_images.to(args.device).cpu(), es.id_images.to("cpu"))
+    print(f"evaluation images normalised on {args.device}: {'bit-identical' if images_same else 'DIFFERENT'} to the CPU's")
+    ok = images_same
     for label, a, b in (("forget", gf_c, gf_g), ("retain", gr_c, gr_g)):
         rel = {n: float((a[n] - b[n]).norm() / a[n].norm().clamp_min(1e-12)) for n in a}
         worst = max(rel, key=rel.get)

@@ -96,20 +96,22 @@ class ImageStore:
     ``from_images`` splits an open_clip/torchvision preprocessing ``Compose`` that ends in
     ``ToTensor``-then-``Normalize``: the geometric part runs once per image at load time (random
     crops of a training transform included) and the pixels are kept as uint8; ``to(device)`` gives
-    the normalised float batch, bit-identical to running the whole transform per image (the same
-    ``x.float() / 255`` then ``(x - mean) / std``). Indexing (a slice, a mask, indices) gives another
-    store, so code that batches with ``images[i:j].to(device)`` takes either this or a tensor. A
-    transform that does not end in ``Normalize`` keeps its float output as it is.
+    the normalised float batch by looking each pixel up in a per-channel table of its 256 values,
+    computed once on the CPU with ToTensor's and Normalize's own operations. So the result is
+    bit-identical to running the whole transform on the CPU, on any device (a GPU's division would
+    differ in the last bit). Indexing (a slice, a mask, indices) gives another store, so code that
+    batches with ``images[i:j].to(device)`` takes either this or a tensor. A transform that does not
+    end in ``Normalize`` keeps its float output as it is.
     """
 
-    def __init__(self, pixels: torch.Tensor, mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
-        self.pixels, self.mean, self.std = pixels, mean, std
+    def __init__(self, pixels: torch.Tensor, lut: torch.Tensor | None = None):
+        self.pixels, self.lut = pixels, lut  # lut: [channels, 256] float32, None for float pixels
 
     def __len__(self) -> int:
         return len(self.pixels)
 
     def __getitem__(self, idx) -> "ImageStore":
-        return ImageStore(self.pixels[idx], self.mean, self.std)
+        return ImageStore(self.pixels[idx], self.lut)
 
     @property
     def shape(self) -> torch.Size:
@@ -121,31 +123,40 @@ class ImageStore:
 
     def to(self, device: str | torch.device) -> torch.Tensor:
         x = self.pixels.to(device)
-        if self.mean is None:
+        if self.lut is None:
             return x
-        x = x.float().div(255)
-        shape = (-1, 1, 1) if x.dim() == 3 else (1, -1, 1, 1)
-        return x.sub(self.mean.to(x.device).view(shape)).div(self.std.to(x.device).view(shape))
+        lut = self.lut.to(x.device)
+        out = torch.empty(x.shape, dtype=lut.dtype, device=x.device)
+        for c in range(lut.shape[0]):  # int32 indices, one channel at a time: a small transient
+            xc = x.select(-3, c)
+            out.select(-3, c).copy_(lut[c].index_select(0, xc.reshape(-1).int()).view(xc.shape))
+        return out
 
     @staticmethod
-    def _split(transform: Callable) -> tuple[Callable, torch.Tensor | None, torch.Tensor | None]:
+    def normalize_table(mean, std) -> torch.Tensor:
+        """[C, 256]: ``Normalize(mean, std)(ToTensor()(pixel value))`` for every uint8 value, computed as they do."""
+        values = torch.arange(256, dtype=torch.uint8).to(torch.float32).div(255)  # ToTensor
+        mean = torch.as_tensor(mean, dtype=torch.float32).view(-1, 1)
+        std = torch.as_tensor(std, dtype=torch.float32).view(-1, 1)
+        return values.view(1, -1).sub(mean).div(std)  # Normalize: sub then div, elementwise
+
+    @staticmethod
+    def _split(transform: Callable) -> tuple[Callable, torch.Tensor | None]:
         from torchvision import transforms as T
 
         steps = getattr(transform, "transforms", None)
         if steps and isinstance(steps[-1], T.Normalize) and len(steps) >= 2 and "ToTensor" in type(steps[-2]).__name__:
-            norm = steps[-1]
-            return (T.Compose(steps[:-1]), torch.as_tensor(norm.mean, dtype=torch.float32),
-                    torch.as_tensor(norm.std, dtype=torch.float32))
-        return transform, None, None
+            return T.Compose(steps[:-1]), ImageStore.normalize_table(steps[-1].mean, steps[-1].std)
+        return transform, None
 
     @classmethod
     def from_images(cls, images: Iterator[Image.Image], n: int, transform: Callable) -> "ImageStore":
         """``n`` PIL images through ``transform`` into one preallocated store (no list-then-stack copy)."""
-        head, mean, std = cls._split(transform)
+        head, lut = cls._split(transform)
         out = None
         for i, im in enumerate(images):
             x = head(im)
-            if mean is not None:
+            if lut is not None:
                 if x.dtype != torch.float32 or float(x.min()) < 0 or float(x.max()) > 1:
                     raise ValueError(f"{transform}: expected ToTensor's [0, 1] floats before Normalize")
                 x = x.mul(255).round_().to(torch.uint8)  # ToTensor divided uint8 pixels by 255: exact
@@ -154,7 +165,7 @@ class ImageStore:
             out[i] = x
         if out is None:
             raise ValueError("no images to load")
-        return cls(out, mean, std)
+        return cls(out, lut)
 
 
 def load_pairs(shards: Sequence[str | Path], transform: Callable, tokenizer: Callable,

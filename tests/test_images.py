@@ -36,7 +36,7 @@ def test_a_transform_without_normalize_keeps_its_float_output(tiny_world):
     paths = _paths(tiny_world)
     tf = T.Compose([T.Resize(16), T.ToTensor()])
     store = load_images(paths, tf)
-    assert store.pixels.dtype == torch.float32 and store.mean is None
+    assert store.pixels.dtype == torch.float32 and store.lut is None
     assert torch.equal(store.to("cpu"), torch.stack([tf(Image.open(p).convert("RGB")) for p in paths]))
 
 
@@ -55,3 +55,12 @@ def test_pairs_decoded_late_equal_webdatasets_own_decoding_in_key_order(tiny_wor
     decoded = sorted(iter_shards([shard]), key=lambda s: s.key)  # webdataset's "pil" decoder
     assert caps == [s.caption for s in decoded] and all(isinstance(c, str) for c in caps)
     assert torch.equal(images.to("cpu"), torch.stack([tiny_clip.preprocess_val(s.image) for s in decoded]))
+
+
+def test_every_pixel_value_maps_exactly_as_totensor_then_normalize_on_the_cpu():
+    img = Image.fromarray(torch.arange(256, dtype=torch.uint8).view(16, 16, 1).expand(16, 16, 3).numpy().copy())
+    for mean, std in (((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+                      ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))):
+        tf = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+        store = ImageStore.from_images(iter([img]), 1, tf)
+        assert store.lut.shape == (3, 256) and torch.equal(store.to("cpu")[0], tf(img))
