@@ -46,12 +46,15 @@ def forget_shards():
 
 
 def model_checkpoint():
-    """The file the model loads from: a local checkpoint given in the config, else the output of rule
-    pretrain ("train") or fetch_pretrained (a published tag)."""
+    """The files the model loads from: a local checkpoint given in the config, else the output of rule
+    pretrain ("train") or of fetch_pretrained (a published tag: the weights, then source.json with
+    the tag's image preprocessing)."""
     pre = config["model"]["pretrained"]
     if is_local_checkpoint(pre):
         return [pre]
-    return [f"results/models/{MODEL}/checkpoint.pt"]
+    if pre == "train":
+        return [f"results/models/{MODEL}/checkpoint.pt"]
+    return [f"results/models/{MODEL}/checkpoint.pt", f"results/models/{MODEL}/source.json"]
 
 
 def arch_config():
@@ -67,7 +70,9 @@ def eval_caps(section):
 
 
 def model_params():
-    return {"arch": config["model"]["arch"], "pretrained": model_checkpoint()[0]}
+    """What slug.models.load_model takes: the architecture, the checkpoint and, for a tag, its source.json."""
+    files = model_checkpoint()
+    return {"arch": config["model"]["arch"], "pretrained": files[0], **({"source": files[1]} if len(files) > 1 else {})}
 
 
 def eval_data():

@@ -47,7 +47,6 @@ if config["model"]["pretrained"] != "train" and not is_local_checkpoint(config["
             arch=config["model"]["arch"],
             tag=config["model"]["pretrained"],
             cache_dir=config["model"]["cache_dir"],
-            seed=config["seed"],
         localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         resources:
             mem_mb=8000,  # ViT-H-14 (SD 2.1's text encoder) in fp32 and its saved copy

@@ -102,11 +102,15 @@ def load_weights(arch: str, pretrained: str | None) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in load_clip(arch, pretrained).model.state_dict().items()}
 
 
-def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
+def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+              preprocess: dict | None = None) -> ClipBundle:
     """Create ``arch`` through open_clip with ``pretrained`` = None, a tag, or a checkpoint path.
 
     A local checkpoint is a plain state dict; it is loaded with ``weights_only=True`` and its
-    keys and shapes are checked against the architecture, so a wrong file fails loudly.
+    keys and shapes are checked against the architecture, so a wrong file fails loudly; no base
+    tower weights are downloaded for it (a Hugging Face text tower would be, then overwritten).
+    ``preprocess`` (mean, std, interpolation, resize_mode) overrides the architecture's image
+    preprocessing: that of the published weights the checkpoint came from (``fetch_pretrained``).
     """
     import open_clip
 
@@ -118,8 +122,11 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
     local = is_local_checkpoint(pretrained)
     logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights" before we load ours
     try:
+        pp = preprocess or {}
         model, pp_train, pp_val = open_clip.create_model_and_transforms(
-            arch, pretrained=None if local else pretrained, device="cpu")
+            arch, pretrained=None if local else pretrained, device="cpu", image_mean=pp.get("mean"),
+            image_std=pp.get("std"), image_interpolation=pp.get("interpolation"),
+            image_resize_mode=pp.get("resize_mode"), **({"pretrained_text": False} if local else {}))
     finally:
         logging.disable(logging.NOTSET)
     if local:
@@ -128,6 +135,19 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
         model.load_state_dict(state, strict=True)
     model = model.to(device)
     return ClipBundle(model, pp_train, pp_val, open_clip.get_tokenizer(arch), arch)
+
+
+def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str | None = None) -> ClipBundle:
+    """The workflow's model from its rule params (``{"arch", "pretrained", "source"}``; ``source`` is the
+    ``source.json`` of ``fetch_pretrained``, whose preprocessing is applied), or ``pretrained``
+    instead of the params' checkpoint (an unlearned one) with the same architecture and preprocessing."""
+    from slug.io import read_json
+
+    source = model.get("source")
+    preprocess = read_json(source).get("preprocess") if source else None
+    if preprocess:
+        preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
+    return load_clip(model["arch"], pretrained or model["pretrained"], device, preprocess)
 
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:
@@ -161,11 +181,11 @@ def save_state_dict(model: torch.nn.Module | dict[str, torch.Tensor], path: str 
 def fetch_pretrained(arch: str, tag: str, cache_dir: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
     """Download open_clip's published weights ``tag`` for ``arch`` (rule ``fetch_pretrained``).
 
-    Returns the state dict and a description of the source (the tag's URL or hub id and its
-    preprocessing). Every later stage loads the saved file with ``pretrained=None``, so a tag that
-    would make that model differ from open_clip's own is refused with the fix: one trained with
-    QuickGELU on an architecture without it (open_clip only warns), or one whose image
-    preprocessing is not the architecture's default (the local file would be preprocessed otherwise).
+    Returns the state dict and a description of the source: the tag's URL or hub id and its image
+    preprocessing (mean, std, interpolation, resize mode), which ``load_model`` applies when a job
+    loads the saved file. A tag trained with QuickGELU on an architecture without it (or the
+    reverse) is refused before downloading, with the architecture to use: open_clip only warns, and
+    every activation of the model would be wrong.
     """
     import open_clip
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
@@ -185,21 +205,16 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: str | None = None) -> tuple
         raise ValueError(f"the weights {tag!r} were trained with quick_gelu={bool(cfg.get('quick_gelu'))}, "
                          f"but model.arch {arch!r} has quick_gelu={bool(model_cfg.get('quick_gelu'))}: "
                          f"set model.arch to {other!r}")
-    arch_pp = merge_preprocess_dict(PreprocessCfg(), model_cfg.get("preprocess_cfg", {}))
-    tag_pp = merge_preprocess_dict(arch_pp, cfg)
-    differ = {k: (tag_pp[k], arch_pp[k]) for k in tag_pp if k != "size" and tag_pp[k] != arch_pp[k]}
-    if differ:
-        raise ValueError(f"the weights {tag!r} come with their own image preprocessing, which a local checkpoint of "
-                         f"{arch!r} would not get: " + ", ".join(f"{k} {a} (architecture: {b})" for k, (a, b) in differ.items())
-                         + f"; add an open_clip model config with that preprocess_cfg to {MODEL_CONFIG_DIR} and name it "
-                         "in model.arch")
+    preprocess = {k: v for k, v in merge_preprocess_dict(PreprocessCfg(), cfg).items()
+                  if k in ("mean", "std", "interpolation", "resize_mode")}  # the tag's; every job applies them
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model, _, pp_tag = open_clip.create_model_and_transforms(arch, pretrained=tag, cache_dir=cache_dir)
+            model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir)
     except RuntimeError as e:
         raise RuntimeError(f"{e}\nrule fetch_pretrained runs where Snakemake runs (not as a cluster job): that machine "
-                           "needs internet access, or a filled cache (model.cache_dir, or HF_HOME for the hub)") from e
+                           "needs internet access, or open_clip's download cache filled beforehand (model.cache_dir; where that is "
+                           "null, ~/.cache/clip for URLs and HF_HOME for the Hugging Face hub)") from e
     source = {"arch": arch, "tag": tag, "url": cfg.get("url", ""), "hf_hub": cfg.get("hf_hub", ""),
-              "preprocess": repr(pp_tag), "open_clip": getattr(open_clip, "__version__", "?")}
+              "preprocess": preprocess, "open_clip": getattr(open_clip, "__version__", "?")}
     return {k: v.detach() for k, v in model.state_dict().items()}, source

@@ -30,7 +30,7 @@ def test_a_tag_is_downloaded_into_the_state_dict_that_loads_as_the_tagged_model(
     cache = tmp_path / "cache"
     state, source = fetch_pretrained(TINY, "web", str(cache))
     assert (cache / "tiny-weights.pt").is_file()  # open_clip's downloader copied it into the cache
-    assert source["url"].startswith("file://") and source["tag"] == "web" and "Normalize" in source["preprocess"]
+    assert source["url"].startswith("file://") and source["tag"] == "web" and source["preprocess"]["interpolation"] == "bicubic"
     assert set(state) == set(published) and all(torch.equal(state[k], published[k]) for k in state)
     out = tmp_path / "checkpoint.pt"
     save_state_dict(state, out)
@@ -45,10 +45,23 @@ def test_a_tag_trained_with_quickgelu_on_an_architecture_without_it_is_refused_w
     assert not (tmp_path / "tiny-weights.pt").exists()  # refused before downloading
 
 
-def test_a_tag_with_its_own_preprocessing_is_refused(published, tmp_path):
-    with pytest.raises(ValueError, match=r"own image preprocessing.*mean \(0.5, 0.5, 0.5\) \(architecture: \(0.481"):
-        fetch_pretrained(TINY, "web_siglip_norm", str(tmp_path))
-    assert not (tmp_path / "tiny-weights.pt").exists()  # refused before downloading
+def test_a_tag_with_its_own_preprocessing_is_loaded_with_it_by_every_job(published, tmp_path):
+    from slug.io import write_json
+    from slug.models import load_model
+
+    cache = tmp_path / "cache"
+    state, source = fetch_pretrained(TINY, "web_siglip_norm", str(cache))
+    assert source["preprocess"]["mean"] == (0.5, 0.5, 0.5) and source["preprocess"]["resize_mode"] == "shortest"
+    ckpt, src = tmp_path / "checkpoint.pt", tmp_path / "source.json"
+    save_state_dict(state, ckpt)
+    write_json(src, source)  # as rule fetch_pretrained writes them; JSON turns the tuples into lists
+    params = {"arch": TINY, "pretrained": str(ckpt), "source": str(src)}  # what the rules pass
+    job = load_model(params)
+    _, _, tagged = open_clip.create_model_and_transforms(TINY, pretrained="web_siglip_norm", cache_dir=str(cache))
+    assert repr(job.preprocess_val) == repr(tagged) and "mean=(0.5, 0.5, 0.5)" in repr(job.preprocess_val)
+    assert "mean=(0.5, 0.5, 0.5)" not in repr(load_clip(TINY, str(ckpt)).preprocess_val)  # the architecture's own
+    unlearned = load_model(params, pretrained=str(ckpt))  # evaluate's "after" model: the same preprocessing
+    assert repr(unlearned.preprocess_val) == repr(tagged)
 
 
 def test_an_unknown_tag_names_the_architectures_tags(published, tmp_path):

@@ -5,7 +5,7 @@ from slug.baselines import BaselineConfig, evaluate_model, first_meeting, run_ba
 from slug.data import load_pairs
 from slug.evaluation import load_eval_set
 from slug.io import atomic_path, write_json
-from slug.models import load_clip, pick_device, save_state_dict
+from slug.models import load_model, pick_device, save_state_dict
 from slug.search import Criterion
 from slug.workflow import as_list, setup, versions
 
@@ -13,7 +13,7 @@ p = snakemake.params
 method = snakemake.wildcards.method
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 tok = bundle.tokenizer
 cfg = BaselineConfig(seed=p.seed, **p.hparams)
 log.info("%s on %s: %s", method, p.concept["name"], cfg)

@@ -3,7 +3,7 @@ from slug.config import image_caps
 from slug.data import load_pairs
 from slug.evaluation import CachedEvaluator, cosine_matrix, load_eval_set, matched_cosine, mia_score
 from slug.io import write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.plots import cosine_plot
 from slug.workflow import as_list, setup
 
@@ -11,8 +11,8 @@ p = snakemake.params
 ev = p.evaluation
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-models = {"before": load_clip(p.model["arch"], p.model["pretrained"], device),
-          "after": load_clip(p.model["arch"], snakemake.input.unlearned, device)}
+models = {"before": load_model(p.model, device),
+          "after": load_model(p.model, device, pretrained=snakemake.input.unlearned)}
 tf, tok = models["before"].preprocess_val, models["before"].tokenizer
 name = p.concept["name"]
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])

@@ -4,7 +4,7 @@ from slug.models import fetch_pretrained, save_state_dict
 from slug.workflow import setup, versions
 
 p = snakemake.params
-log = setup(snakemake.log[0], snakemake.threads, p.seed)
+log = setup(snakemake.log[0], snakemake.threads)
 log.info("fetching open_clip weights %s for %s (cache: %s)", p.tag, p.arch, p.cache_dir or "open_clip's default")
 state, source = fetch_pretrained(p.arch, p.tag, p.cache_dir)
 save_state_dict(state, snakemake.output.checkpoint)

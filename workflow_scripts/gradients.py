@@ -2,13 +2,13 @@
 from slug.data import load_pairs
 from slug.gradients import candidate_names, forget_gradient, retain_gradient
 from slug.io import atomic_torch_save
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.workflow import as_list, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 is_forget = snakemake.rule == "forget_gradient"
 # forget pairs through the eval transform, retain pairs through the training transform (as the reference)
 transform = bundle.preprocess_val if is_forget else bundle.preprocess_train

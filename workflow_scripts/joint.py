@@ -8,7 +8,7 @@ from slug.comparison import format_table, page
 from slug.evaluation import cosine_matrix, load_eval_set
 from slug.io import atomic_torch_save, atomic_write_text, load_tensor_dict, read_json, write_json
 from slug.joint import combine_deltas, joint_metrics, meets, rescale_jointly, shared_layers
-from slug.models import load_clip, pick_device, save_state_dict
+from slug.models import load_model, pick_device, save_state_dict
 from slug.plots import cosine_plot
 from slug.report import png_data_uri
 from slug.search import Criterion
@@ -19,7 +19,7 @@ p = snakemake.params
 inp = snakemake.input
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 model, tok = bundle.model.eval(), bundle.tokenizer
 original = {k: v.detach().clone() for k, v in model.state_dict().items()}
 deltas = {c: load_tensor_dict(d, check_finite=True) for c, d in zip(p.concepts, inp.deltas)}

@@ -6,14 +6,14 @@ from PIL import Image
 from slug import diffusion as D
 from slug.hf_clip import apply_text_edit
 from slug.io import atomic_path, load_tensor_dict, read_json, write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.workflow import setup, versions
 
 p = snakemake.params
 cfg, e = p.diffusion, p.diffusion["eval"]
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
 subjects, pipe = D.subjects_and_pipeline(cfg, bundle, p.concept_names, info, snakemake.input.get("unet"), device)

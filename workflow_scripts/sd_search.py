@@ -12,7 +12,7 @@ import pandas as pd
 from slug import diffusion as D
 from slug.hf_clip import check_edit, layers_run, max_weight_difference
 from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.search import Criterion, SearchTrial, make_delta, retain_drops, retain_score, search_layers, select_trial
 from slug.workflow import as_list, setup, versions
 
@@ -20,7 +20,7 @@ p = snakemake.params
 cfg, s = p.diffusion, p.diffusion["search"]
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
 subjects, pipe = D.subjects_and_pipeline(cfg, bundle, p.concept_names, info, snakemake.input.get("unet"), device)

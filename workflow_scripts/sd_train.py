@@ -11,7 +11,7 @@ import torch
 from slug import diffusion as D
 from slug.hf_clip import clip_tokenizer, convert_text_tower
 from slug.io import atomic_path, write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.workflow import setup, versions
 from slug.world import Identity
 
@@ -19,7 +19,7 @@ p = snakemake.params
 cfg = p.diffusion
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 world = [Identity(**d) for d in json.loads(Path(snakemake.input.identities).read_text())]
 subjects = D.resolve_subjects(cfg, p.concept_names, [i.name for i in world])
 log.info("generator subjects: %d identities %s, %d objects %s", len(subjects.identities), subjects.identities,

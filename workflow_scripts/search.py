@@ -7,7 +7,7 @@ import pandas as pd
 from slug.config import image_caps
 from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import atomic_path, load_tensor_dict, sha256, write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.ranking import candidates
 from slug.search import (RETAIN_METRICS, SELECTION_RULE, Criterion, make_delta, retain_drops, retain_score,
                          search_layers, select_trial, with_margin)
@@ -17,7 +17,7 @@ p = snakemake.params
 s = p.search
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 bundle.model.eval()
 params = {k: v for k, v in bundle.model.named_parameters()}
 g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)

@@ -19,8 +19,10 @@ save_state_dict(apply_deltas(state, delta), snakemake.output.checkpoint)
 load_snippet = "import open_clip; "
 if bundled_arch_config(p.model["arch"]) is not None:  # an architecture of slug/model_configs: register it first
     load_snippet += "from slug.models import register_configs; register_configs(); "
+preprocess = read_json(p.model["source"]).get("preprocess") or {} if p.model.get("source") else {}
+kwargs = "".join(f", image_{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in preprocess.items())  # the tag's
 load_snippet += (f"model, _, preprocess = open_clip.create_model_and_transforms({p.model['arch']!r}, "
-                 f"pretrained={str(snakemake.output.checkpoint)!r})")
+                 f"pretrained={str(snakemake.output.checkpoint)!r}{kwargs})")
 write_json(snakemake.output.manifest, {
     "base_model": p.model, "layer": sel["layer"], "lambda": sel["lambda"], "rho": sel["rho"],
     "delta_sha256": sha256(snakemake.output.delta), "checkpoint_sha256": sha256(snakemake.output.checkpoint),

@@ -1,13 +1,13 @@
 """Zero-shot accuracy of the model on the held-out identity and object sets (rule `zeroshot`)."""
 from slug.evaluation import CachedEvaluator, load_eval_set
 from slug.io import write_json
-from slug.models import load_clip, pick_device
+from slug.models import load_model, pick_device
 from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads)
 device = pick_device(p.device)
-bundle = load_clip(p.model["arch"], p.model["pretrained"], device)
+bundle = load_model(p.model, device)
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val, **p.caps)
 m = CachedEvaluator(bundle.model, bundle.tokenizer, es, target=None).baseline()
 result = {"identity_top1": m["retain_id_top1"], "identity_top5": m["retain_id_top5"],
