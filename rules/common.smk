@@ -70,9 +70,11 @@ def eval_caps(section):
 
 
 def model_params():
-    """What slug.models.load_model takes: the architecture, the checkpoint and, for a tag, its source.json."""
+    """What slug.models.load_model takes: the architecture, the checkpoint and, for a tag, its source.json
+    (and the tag itself, recorded in selection.json and the manifests as provenance)."""
     files = model_checkpoint()
-    return {"arch": config["model"]["arch"], "pretrained": files[0], **({"source": files[1]} if len(files) > 1 else {})}
+    tag = {"source": files[1], "tag": config["model"]["pretrained"]} if len(files) > 1 else {}
+    return {"arch": config["model"]["arch"], "pretrained": files[0], **tag}
 
 
 def eval_data():
