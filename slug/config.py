@@ -102,16 +102,14 @@ def _coerce(value: Any, schema: dict) -> Any:
     types = _types(schema)
     if not isinstance(value, str) or not types or "string" in types:
         return value
-    if "integer" in types and re.fullmatch(r"[+-]?\d+", value.strip()):
-        return int(value)
-    if "number" in types:
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if "boolean" in types and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    if "null" in types and value.strip() in ("null", "None", "~", ""):
+    text = value.strip()
+    if types & {"integer", "number"} and re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if "number" in types and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return float(text)  # finite by the pattern: "nan" and "inf" stay text and fail validation
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "null" in types and text in ("null", "None", "~", ""):
         return None
     return value
 

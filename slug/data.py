@@ -126,6 +126,10 @@ class ImageStore:
         if self.lut is None:
             return x
         lut = self.lut.to(x.device)
+        if lut.shape[0] != x.shape[-3]:  # Normalize broadcasts a one-value mean over the channels
+            if lut.shape[0] != 1:
+                raise ValueError(f"{lut.shape[0]} normalisation channels for images of {x.shape[-3]} channels")
+            lut = lut.expand(x.shape[-3], -1)
         out = torch.empty(x.shape, dtype=lut.dtype, device=x.device)
         for c in range(lut.shape[0]):  # int32 indices, one channel at a time: a small transient
             xc = x.select(-3, c)

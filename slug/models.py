@@ -145,6 +145,9 @@ def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str 
 
     source = model.get("source")
     preprocess = read_json(source).get("preprocess") if source else None
+    if preprocess is not None and not isinstance(preprocess, dict):
+        raise ValueError(f"{source} was written by an older fetch_pretrained (no preprocessing settings): "
+                         "rerun it with --forcerun fetch_pretrained")
     if preprocess:
         preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
     return load_clip(model["arch"], pretrained or model["pretrained"], device, preprocess)

@@ -104,6 +104,12 @@ def test_text_scalars_from_snakemakes_config_mappings_become_the_schemas_types(d
     demo["pretrain"] = {"epochs": "ten"}
     with pytest.raises(ConfigError, match="'pretrain.epochs': 'ten' is not of type 'integer'"):
         validate_config(demo)
+    for bad in ("nan", "inf", "1_000"):  # float() takes these; a config value must not
+        demo["pretrain"] = {"lr": bad}
+        with pytest.raises(ConfigError, match=f"'pretrain.lr': '{bad}' is not of type 'number'"):
+            validate_config(demo)
+    demo["pretrain"] = {"lr": "1"}
+    assert validate_config(demo)["pretrain"]["lr"] == 1 and isinstance(validate_config(demo)["pretrain"]["lr"], int)
     # the real command line: Snakemake passes the mapping's values as text, the workflow takes them
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-n",
                            "results/models/slug-demo/checkpoint.pt", "--directory", str(tmp_path),

@@ -76,3 +76,14 @@ def test_openai_weights_on_the_gelu_vit_b_32_are_refused_before_any_download(tmp
     with pytest.raises(ValueError, match="'openai' were trained with quick_gelu=True.*'ViT-B-32-quickgelu'"):
         fetch_pretrained("ViT-B-32", "openai", str(tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_a_source_json_from_an_older_fetch_asks_for_a_rerun(tmp_path, tiny_clip):
+    from slug.io import write_json
+    from slug.models import load_model
+
+    ckpt, src = tmp_path / "checkpoint.pt", tmp_path / "source.json"
+    save_state_dict(tiny_clip.model, ckpt)
+    write_json(src, {"tag": "web", "preprocess": "Compose(...)"})  # the first version wrote the transform's repr
+    with pytest.raises(ValueError, match="older fetch_pretrained.*--forcerun fetch_pretrained"):
+        load_model({"arch": TINY, "pretrained": str(ckpt), "source": str(src)})

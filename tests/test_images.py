@@ -60,7 +60,7 @@ def test_pairs_decoded_late_equal_webdatasets_own_decoding_in_key_order(tiny_wor
 def test_every_pixel_value_maps_exactly_as_totensor_then_normalize_on_the_cpu():
     img = Image.fromarray(torch.arange(256, dtype=torch.uint8).view(16, 16, 1).expand(16, 16, 3).numpy().copy())
     for mean, std in (((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-                      ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))):
+                      ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), ((0.5,), (0.25,))):  # one value for every channel
         tf = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
         store = ImageStore.from_images(iter([img]), 1, tf)
-        assert store.lut.shape == (3, 256) and torch.equal(store.to("cpu")[0], tf(img))
+        assert store.lut.shape == (len(mean), 256) and torch.equal(store.to("cpu")[0], tf(img))

@@ -20,6 +20,8 @@ load_snippet = "import open_clip; "
 if bundled_arch_config(p.model["arch"]) is not None:  # an architecture of slug/model_configs: register it first
     load_snippet += "from slug.models import register_configs; register_configs(); "
 preprocess = read_json(p.model["source"]).get("preprocess") or {} if p.model.get("source") else {}
+if not isinstance(preprocess, dict):
+    raise ValueError(f"{p.model['source']} was written by an older fetch_pretrained: rerun it with --forcerun fetch_pretrained")
 kwargs = "".join(f", image_{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in preprocess.items())  # the tag's
 load_snippet += (f"model, _, preprocess = open_clip.create_model_and_transforms({p.model['arch']!r}, "
                  f"pretrained={str(snakemake.output.checkpoint)!r}{kwargs})")
