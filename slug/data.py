@@ -50,24 +50,14 @@ def check_shard(path: str | Path) -> None:
 
 
 def iter_shards(shards: Sequence[str | Path]) -> Iterator[Sample]:
-    """Stream (key, image, caption, meta) samples from webdataset shards, in order.
+    """Stream (key, image, caption, meta) samples from webdataset shards, in order, decoded.
 
-    Uses webdataset's tar reader; each shard is checked first so that a corrupt shard fails with
-    its name rather than a decoder traceback.
+    Reads with ``iter_raw``: each shard is checked first so that a corrupt shard fails with its name
+    rather than a decoder traceback.
     """
-    import webdataset as wds
-
-    for shard in shards:
-        check_shard(shard)
-        ds = wds.WebDataset(str(shard), shardshuffle=False, empty_check=False).decode("pil")
-        for s in ds:
-            img_key = next((k for k in IMAGE_EXTS if k in s), None)
-            if img_key is None or "txt" not in s:
-                continue
-            meta = s.get("json") or {}
-            if isinstance(meta, (bytes, str)):
-                meta = json.loads(meta)
-            yield Sample(s["__key__"], s[img_key].convert("RGB"), s["txt"], meta, str(shard))
+    for shard, key, img, _, caption, meta in iter_raw(shards):
+        meta = json.loads(meta) if meta else {}
+        yield Sample(key, decode_image(img), caption, meta, shard)
 
 
 def iter_raw(shards: Iterable[str | Path]) -> Iterator[tuple[str, str, bytes, str, str, bytes | None]]:

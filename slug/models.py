@@ -137,20 +137,23 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
     return ClipBundle(model, pp_train, pp_val, open_clip.get_tokenizer(arch), arch)
 
 
-def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str | None = None) -> ClipBundle:
-    """The workflow's model from its rule params (``{"arch", "pretrained", "source"}``; ``source`` is the
-    ``source.json`` of ``fetch_pretrained``, whose preprocessing is applied), or ``pretrained``
-    instead of the params' checkpoint (an unlearned one) with the same architecture and preprocessing."""
+def source_preprocess(source: str | None) -> dict | None:
+    """The image preprocessing recorded in ``fetch_pretrained``'s ``source.json`` (None without one),
+    sequences as tuples, as open_clip's ``image_mean``/``image_std`` take them."""
     from slug.io import read_json
 
-    source = model.get("source")
     preprocess = read_json(source).get("preprocess") if source else None
     if preprocess is not None and not isinstance(preprocess, dict):
         raise ValueError(f"{source} was written by an older fetch_pretrained (no preprocessing settings): "
                          "rerun it with --forcerun fetch_pretrained")
-    if preprocess:
-        preprocess = {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
-    return load_clip(model["arch"], pretrained or model["pretrained"], device, preprocess)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()} if preprocess else None
+
+
+def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str | None = None) -> ClipBundle:
+    """The workflow's model from its rule params (``{"arch", "pretrained", "source"}``; ``source`` is the
+    ``source.json`` of ``fetch_pretrained``, whose preprocessing is applied), or ``pretrained``
+    instead of the params' checkpoint (an unlearned one) with the same architecture and preprocessing."""
+    return load_clip(model["arch"], pretrained or model["pretrained"], device, source_preprocess(model.get("source")))
 
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:

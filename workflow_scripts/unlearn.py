@@ -1,7 +1,7 @@
 """Write the single-layer delta and the full unlearned checkpoint (rule `unlearn`)."""
 from slug.config import bundled_arch_config
 from slug.io import atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
-from slug.models import load_weights, save_state_dict
+from slug.models import load_weights, save_state_dict, source_preprocess
 from slug.unlearn import apply_deltas, single_layer_delta
 from slug.workflow import setup
 
@@ -19,10 +19,8 @@ save_state_dict(apply_deltas(state, delta), snakemake.output.checkpoint)
 load_snippet = "import open_clip; "
 if bundled_arch_config(p.model["arch"]) is not None:  # an architecture of slug/model_configs: register it first
     load_snippet += "from slug.models import register_configs; register_configs(); "
-preprocess = read_json(p.model["source"]).get("preprocess") or {} if p.model.get("source") else {}
-if not isinstance(preprocess, dict):
-    raise ValueError(f"{p.model['source']} was written by an older fetch_pretrained: rerun it with --forcerun fetch_pretrained")
-kwargs = "".join(f", image_{k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in preprocess.items())  # the tag's
+preprocess = source_preprocess(p.model.get("source")) or {}  # the tag's, as every job applies it
+kwargs = "".join(f", image_{k}={v!r}" for k, v in preprocess.items())
 load_snippet += (f"model, _, preprocess = open_clip.create_model_and_transforms({p.model['arch']!r}, "
                  f"pretrained={str(snakemake.output.checkpoint)!r}{kwargs})")
 write_json(snakemake.output.manifest, {
