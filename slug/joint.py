@@ -8,11 +8,15 @@ and retain identity accuracy over the identities *outside* the set, so that no t
 
 from __future__ import annotations
 
+import html
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
+from slug.comparison import format_table, page
+from slug.report import png_data_uri
 from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
                            per_class_accuracy, topk_correct)
 
@@ -110,3 +114,90 @@ def rescale_jointly(evaluate: Callable[[dict[str, float]], dict], concepts: Sequ
             say(f"{c}: scale {hi:.4g} restores the criterion jointly")
         m = run(scales)
     return scales, trials
+
+
+def accuracy_table(results: dict[str, dict], concepts: Sequence[str], metric: str) -> pd.DataFrame:
+    """One row per evaluated model ('before', 'only <c>', 'sum of updates', ...): forget accuracy per
+    concept (top-5 under a top-5 criterion, else top-1), retain identities and objects @1 (fractions)."""
+    key = "top5" if metric == "forget_top5" else "top1"
+    rows = []
+    for when, m in results.items():
+        row = {"model": when}
+        for c in concepts:
+            row[f"forget_{key} {c}"] = m["forget"][c][key]
+        row.update({"retain identities @1": m["retain_id_top1"], "objects @1": m["objects_top1"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def interference_summary(concepts: Sequence[str], metric: str, max_value: float, overlap: dict[str, list[str]],
+                         scales: dict[str, float], n_rescale: int, alone_search: dict[str, dict], search_sum: dict,
+                         search_joint: dict, results: dict[str, dict]) -> dict:
+    """How the concepts' updates interact.
+
+    The criterion is judged on the search split (``alone_search``: each concept's own update alone;
+    ``search_sum``: the plain sum; ``search_joint``: after the re-search), as SLUG's own selection;
+    ``results`` are the test-split evaluations ('before', 'only <c>', 'joint (re-searched)'), from which
+    the retain drops are computed: jointly, and summed over the single-concept updates.
+    """
+    met_alone = {c: meets(alone_search[c], c, metric, max_value) for c in concepts}
+    met_sum = {c: meets(search_sum, c, metric, max_value) for c in concepts}
+    joint, before = results["joint (re-searched)"], results["before"]
+    retain = ("retain_id_top1", "objects_top1")
+    return {
+        "shared_layers": overlap, "scales": scales, "rescale_evaluations": n_rescale,
+        "criterion_met_alone": met_alone, "criterion_met_by_sum": met_sum,
+        "criterion_met_jointly": {c: meets(search_joint, c, metric, max_value) for c in concepts},
+        "criterion_met_jointly_test_split": {c: meets(joint, c, metric, max_value) for c in concepts},
+        "lost_by_summing": [c for c in concepts if met_alone[c] and not met_sum[c]],
+        "retain_drop_joint": {k: before[k] - joint[k] for k in retain},
+        "retain_drop_sum_of_single": {k: sum(before[k] - results[f"only {c}"][k] for c in concepts) for k in retain},
+    }
+
+
+def joint_page(set_name: str, concepts: Sequence[str], names: dict[str, str], layers: dict[str, str],
+               criterion: str, inter: dict, table: pd.DataFrame, cosine_png: str) -> str:
+    """The set's self-contained HTML page: layers and criterion per concept, the accuracy table (in %),
+    what the interference did, and the cosine matrices (``cosine_png``: a path to the PNG)."""
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f} pt"
+
+    scales, drop, drop_alone = inter["scales"], inter["retain_drop_joint"], inter["retain_drop_sum_of_single"]
+    met = inter["criterion_met_jointly"]
+    notes = []
+    if inter["shared_layers"]:
+        notes.append("Concepts that chose the same layer (their updates add): "
+                     + "; ".join(f"<code>{html.escape(l)}</code>: {html.escape(', '.join(cs))}"
+                                 for l, cs in inter["shared_layers"].items()))
+    else:
+        notes.append("Every concept chose a different layer, so the updates touch disjoint tensors; they still "
+                     "interact through the forward pass.")
+    if inter["lost_by_summing"]:
+        notes.append("<span class='bad'>Met the criterion alone but not with the plain sum of the updates: "
+                     + html.escape(", ".join(inter["lost_by_summing"])) + "</span>: the other updates undo part of "
+                     "their forgetting. The joint re-search scaled their update up: "
+                     + html.escape(", ".join(f"{c} x{scales[c]:.3g}" for c in concepts if scales[c] != 1.0)) + ".")
+    if not all(met.values()):
+        notes.append("<span class='bad'>Not met jointly even after the re-search: "
+                     + html.escape(", ".join(c for c in concepts if not met[c])) + "</span>")
+    notes.append(f"Retain identities (outside the set) @1 fell by {pct(drop['retain_id_top1'])} jointly, against "
+                 f"{pct(drop_alone['retain_id_top1'])} summed over the single-concept updates; objects @1 by "
+                 f"{pct(drop['objects_top1'])} jointly, {pct(drop_alone['objects_top1'])} summed.")
+    shown = table.set_index("model").mul(100).round(1).reset_index()
+    per_concept = pd.DataFrame([{"concept": c, "layer": layers[c], "met alone": inter["criterion_met_alone"][c],
+                                 "met by the sum": inter["criterion_met_by_sum"][c], "scale": scales[c],
+                                 "met jointly": met[c],
+                                 "met jointly (test split)": inter["criterion_met_jointly_test_split"][c]}
+                                for c in concepts])
+    body = [f"<p>Concepts: {html.escape(', '.join(names[c] for c in concepts))}. Each update was found by its own "
+            "SLUG search on the original model; the joint model adds them, θ' = θ + Σ<sub>k</sub> s<sub>k</sub>·Δ<sub>k</sub>, "
+            "with every s<sub>k</sub> = 1 unless the other updates pulled concept k back above the criterion (then "
+            "s<sub>k</sub> is re-searched, doubling then bisecting, on the search split). "
+            f"Criterion <code>{html.escape(criterion)}</code> (judged on the search split). "
+            "Held-out test split; retain identities exclude every concept of the set.</p>",
+            format_table(per_concept),
+            "<h2>Accuracy (%)</h2>", format_table(shown),
+            "<h2>Interference</h2>", "".join(f"<p>{n}</p>" for n in notes),
+            "<h2>Image × name cosine similarity (original | joint)</h2>",
+            f'<img src="{png_data_uri(cosine_png)}" alt="cosine matrices">']
+    return page(f"Joint unlearning: {set_name}", "\n".join(body))

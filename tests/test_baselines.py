@@ -9,7 +9,8 @@ from slug.baselines import (BaselineConfig, evaluate_model, first_meeting, forge
                             salun_masks, ssd_dampen, ssd_lambdas)
 from slug.data import load_pairs
 from slug.evaluation import load_eval_set
-from slug.joint import combine_deltas, rescale_jointly, shared_layers
+from slug.joint import (accuracy_table, combine_deltas, interference_summary, joint_page, rescale_jointly,
+                        shared_layers)
 from slug.search import Criterion
 
 
@@ -161,6 +162,33 @@ def test_joint_rescaling_finds_the_smallest_scale_that_restores_each_concept():
     unreachable, _ = rescale_jointly(lambda s: {"forget": {"a": {"top5": 1.0}}}, ["a"], "forget_top5", 0.0,
                                      rounds=1, max_doublings=3)
     assert unreachable == {"a": 8.0}  # gives up after its doublings, keeping the largest scale tried
+
+
+def test_joint_interference_summary_names_concepts_lost_by_summing_and_compares_drops(tmp_path):
+    def m(fa, fb, ids, objs):  # a model's joint metrics: forget top-5 of a and b, retain identities, objects
+        return {"forget": {"a": {"top1": 0.0, "top5": fa}, "b": {"top1": 0.0, "top5": fb}},
+                "retain_id_top1": ids, "objects_top1": objs}
+
+    alone = {"a": m(0.0, 1.0, 0.9, 0.8), "b": m(1.0, 0.0, 0.9, 0.8)}  # each forgets its own concept alone
+    search_sum, search_joint = m(0.2, 0.0, 0.8, 0.7), m(0.0, 0.0, 0.8, 0.7)  # the sum brings "a" back
+    results = {"before": m(1.0, 1.0, 0.95, 0.85), "only a": m(0.0, 1.0, 0.93, 0.84), "only b": m(1.0, 0.0, 0.90, 0.85),
+               "sum of updates": m(0.1, 0.0, 0.88, 0.83), "joint (re-searched)": m(0.0, 0.1, 0.86, 0.82)}
+    inter = interference_summary(["a", "b"], "forget_top5", 0.0, {}, {"a": 1.5, "b": 1.0}, 7, alone, search_sum,
+                                 search_joint, results)
+    assert inter["lost_by_summing"] == ["a"] and inter["criterion_met_by_sum"] == {"a": False, "b": True}
+    assert inter["criterion_met_jointly"] == {"a": True, "b": True}
+    assert inter["criterion_met_jointly_test_split"] == {"a": True, "b": False}  # judged on the test split too
+    assert inter["retain_drop_joint"] == pytest.approx({"retain_id_top1": 0.09, "objects_top1": 0.03})
+    assert inter["retain_drop_sum_of_single"] == pytest.approx({"retain_id_top1": 0.07, "objects_top1": 0.01})
+    table = accuracy_table(results, ["a", "b"], "forget_top5")
+    assert list(table.columns) == ["model", "forget_top5 a", "forget_top5 b", "retain identities @1", "objects @1"]
+    assert table.set_index("model").loc["only b", "forget_top5 a"] == 1.0
+    png = tmp_path / "c.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    html = joint_page("ab", ["a", "b"], {"a": "A", "b": "B"}, {"a": "x", "b": "y"}, "forget_top5 <= 0", inter, table,
+                      str(png))
+    assert "Met the criterion alone but not with the plain sum of the updates: a</span>" in html
+    assert "a x1.5" in html and "Not met jointly" not in html and "data:image/png;base64," in html
 
 
 def test_forget_loss_is_minus_one_minus_cosine(tiny_clip):
