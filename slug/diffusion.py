@@ -372,6 +372,40 @@ def grid(images: torch.Tensor, nrow: int) -> np.ndarray:
     return (g.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
+def save_grid_png(images: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 3) -> None:
+    """Write ``images`` (N x 3 x H x W in [0, 1]) as one PNG grid, enlarged ``scale`` times (nearest
+    neighbour, so the generated pixels stay visible), atomically."""
+    from PIL import Image
+
+    from slug.io import atomic_path
+
+    g = Image.fromarray(grid(images, nrow=nrow))
+    with atomic_path(path) as tmp:
+        g.resize((g.width * scale, g.height * scale), Image.NEAREST).save(tmp, format="PNG")
+
+
+def grid_indices(ps: PromptSet, n_target: int = 16) -> dict[str, list[int]]:
+    """Which generated images the before/after grids show: the first ``n_target`` of the target, and
+    the first image of every other subject (``retain``), in prompt order."""
+    first: dict[str, int] = {}
+    for i, (subject, kind) in enumerate(zip(ps.subjects, ps.kinds)):
+        if kind != "target":
+            first.setdefault(subject, i)
+    return {"target": [i for i, k in enumerate(ps.kinds) if k == "target"][:n_target], "retain": list(first.values())}
+
+
+def recognition_checks(before: dict, after: dict, chance: float) -> dict[str, bool]:
+    """The generation targets, from ``recognition_metrics`` before and after the edit: the target was
+    recognised above chance + 5 pt before and is within 5 pt of chance after; the other identities' and
+    the objects' recognition rates each moved by at most 10 pt."""
+    return {
+        "target_before_above_chance": before["forget_top1"] > chance + 0.05,
+        "target_after_within_5pt_of_chance": after["forget_top1"] <= chance + 0.05,
+        "identities_within_10pt": abs(after["retain_id_top1"] - before["retain_id_top1"]) <= 0.10,
+        "objects_within_10pt": abs(after["objects_top1"] - before["objects_top1"]) <= 0.10,
+    }
+
+
 def timed(fn: Callable, *a, **kw):
     t0 = time.time()
     r = fn(*a, **kw)

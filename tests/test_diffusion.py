@@ -157,6 +157,30 @@ def test_demo_training_reduces_the_loss_and_recognition_counts_hits(tiny_clip):
     m = D.recognition_metrics(ps, preds, subjects)
     assert m["forget_top1"] == 3 / 4 and m["retain_id_top1"] == 1.0 and m["objects_top1"] == 1.0
     assert m["chance_identity"] == 1 / 3
+    # the report's grids: the target's first images, then one per other subject (its first prompt)
+    shown = D.grid_indices(ps, n_target=3)
+    assert shown["target"] == [0, 1, 2] and [ps.subjects[i] for i in shown["retain"]] == subjects.identities[1:] + subjects.objects
+    assert all(ps.subjects.index(ps.subjects[i]) == i for i in shown["retain"])
+    # the generation checks: target within 5 pt of chance after; others moved by at most 10 pt
+    after = {**m, "forget_top1": 1 / 3 + 0.04, "retain_id_top1": 0.91, "objects_top1": 0.89}
+    assert D.recognition_checks(m, after, 1 / 3) == {"target_before_above_chance": True,
+                                                     "target_after_within_5pt_of_chance": True,
+                                                     "identities_within_10pt": True, "objects_within_10pt": False}
+    assert not D.recognition_checks(m, {**after, "forget_top1": 0.4}, 1 / 3)["target_after_within_5pt_of_chance"]
+
+
+def test_grid_png_keeps_every_generated_pixel(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    imgs = torch.rand(5, 3, 4, 6)
+    D.save_grid_png(imgs, tmp_path / "g.png", nrow=4, scale=3)
+    g = Image.open(tmp_path / "g.png")
+    assert g.size == (3 * (2 + 4 * (6 + 2)), 3 * (2 + 2 * (4 + 2)))  # 4 x 2 cells, 2 px padding, enlarged 3x
+    px = torch.from_numpy(np.array(g)).permute(2, 0, 1).float() / 255
+    first = px[:, 3 * 2:3 * 2 + 12:3, 3 * 2:3 * 2 + 18:3]  # image 0, one pixel of each 3x3 block
+    assert torch.allclose(first, imgs[0], atol=1 / 255)
+    assert [f.name for f in tmp_path.iterdir()] == ["g.png"]  # written atomically, nothing else left
 
 
 @pytest.mark.slow

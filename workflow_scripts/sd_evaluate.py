@@ -1,11 +1,9 @@
 """Before/after generations of the target and retain prompts, same noise, and their recognition (rule `sd_evaluate`)."""
 import time
 
-from PIL import Image
-
 from slug import diffusion as D
 from slug.hf_clip import apply_text_edit
-from slug.io import atomic_path, load_tensor_dict, read_json, write_json
+from slug.io import load_tensor_dict, read_json, write_json
 from slug.models import load_model, pick_device
 from slug.workflow import setup, versions
 
@@ -41,23 +39,16 @@ for tag, imgs in (("before", before), ("after", after)):
     log.info("%s: target %.3f, other identities %.3f, objects %.3f", tag, m["forget_top1"], m["retain_id_top1"],
              m["objects_top1"])
 
-# grids: the first target images; one image per retain subject (first of each), before above after
-tgt = [i for i, k in enumerate(ps.kinds) if k == "target"][:16]
-first = {}
-for i, s_ in enumerate(ps.subjects):
-    if ps.kinds[i] != "target":
-        first.setdefault(s_, i)
-ret = list(first.values())
-for key, idx in (("target", tgt), ("retain", ret)):
+# grids: the first target images; one image per retain subject (its first), before and after
+shown = D.grid_indices(ps)
+for key, idx in shown.items():
     for tag, imgs in (("before", before), ("after", after)):
-        with atomic_path(snakemake.output[f"{key}_{tag}"]) as tmp:
-            Image.fromarray(D.grid(imgs[idx], nrow=8)).resize(
-                (D.grid(imgs[idx], nrow=8).shape[1] * 3, D.grid(imgs[idx], nrow=8).shape[0] * 3), Image.NEAREST
-            ).save(tmp, format="PNG")
+        D.save_grid_png(imgs[idx], snakemake.output[f"{key}_{tag}"])
 
 chance = subjects.chance_identity
 b, a = out["before"], out["after"]
-per_retain = {s_: {"before": b["per_subject"][s_], "after": a["per_subject"][s_]} for s_ in first}
+per_retain = {s_: {"before": b["per_subject"][s_], "after": a["per_subject"][s_]} for s_ in ps.subjects
+              if s_ != target}
 write_json(snakemake.output.metrics, {
     "concept": snakemake.wildcards.concept, "display_name": target, "layer": sel["layer"], "rho": sel["rho"],
     "edit": sel["edit"], "criterion_met_in_search": sel["criterion_met"],
@@ -65,12 +56,7 @@ write_json(snakemake.output.metrics, {
     "target_before": b["forget_top1"], "target_after": a["forget_top1"],
     "identities_before": b["retain_id_top1"], "identities_after": a["retain_id_top1"],
     "objects_before": b["objects_top1"], "objects_after": a["objects_top1"],
-    "checks": {
-        "target_before_above_chance": b["forget_top1"] > chance + 0.05,
-        "target_after_within_5pt_of_chance": a["forget_top1"] <= chance + 0.05,
-        "identities_within_10pt": abs(a["retain_id_top1"] - b["retain_id_top1"]) <= 0.10,
-        "objects_within_10pt": abs(a["objects_top1"] - b["objects_top1"]) <= 0.10,
-    },
+    "checks": D.recognition_checks(b, a, chance),
     "per_subject": per_retain,
     "n_images": {"target": e["target_images"], "per_identity": e["retain_images"], "per_object": e["retain_images"],
                  "total_per_pass": len(ps)},
