@@ -75,6 +75,7 @@ rule zeroshot:
         celeba_dir=CELEBA,
         imagenet_dir=IMAGENET,
         device=config["device"],
+        seed=config["seed"],
     threads: 2
     resources:
         mem_mb=4000,

@@ -22,6 +22,8 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from slug.io import atomic_path, atomic_write_text
+
 # --------------------------------------------------------------------------------------------
 # Identities
 # --------------------------------------------------------------------------------------------
@@ -596,7 +598,7 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
     out = Path(out)
     identities = make_identities(spec.n_identities, spec.seed, spec.min_trait_distance)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "identities.json").write_text(json.dumps([asdict(i) for i in identities], indent=1))
+    atomic_write_text(out / "identities.json", json.dumps([asdict(i) for i in identities], indent=1))
 
     # 1. the web corpus + its LAION-style metadata parquet
     rows = []
@@ -608,7 +610,8 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
         rows.append({"SAMPLE_ID": i, "URL": path.as_uri(), "TEXT": caption, "HEIGHT": spec.image_size,
                      "WIDTH": spec.image_size, "LICENSE": "?", "NSFW": "UNLIKELY",
                      "similarity": float(np.round(rng.uniform(0.3, 0.45), 4))})
-    pd.DataFrame(rows).to_parquet(out / "laion.parquet", index=False)
+    with atomic_path(out / "laion.parquet") as tmp:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
 
     # 2. CelebA-format identity set (held out: its own random stream)
     celeba = out / "celeba"
@@ -620,8 +623,9 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
             name = f"{k:06d}.jpg"
             (celeba / "img_align_celeba" / name).write_bytes(_jpeg_bytes(draw_person(ident, _rng(spec.seed, 1, j, m), spec.image_size)))
             lines.append(f"{name} {ident.name.replace(' ', '_')}")
-    (celeba / "list_identity_celeba.txt").write_text(f"{len(lines)}\nimage_id identity_name\n" + "\n".join(lines) + "\n")
-    (celeba / "frequent_celebs.txt").write_text("\n".join(i.name.replace(" ", "_") for i in identities[:100]))
+    atomic_write_text(celeba / "list_identity_celeba.txt",
+                      f"{len(lines)}\nimage_id identity_name\n" + "\n".join(lines) + "\n")
+    atomic_write_text(celeba / "frequent_celebs.txt", "\n".join(i.name.replace(" ", "_") for i in identities[:100]))
 
     # 3. ImageNet-val-format object set
     imnet = out / "imagenet"
@@ -632,7 +636,7 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
         for m in range(spec.imagenet_per_class):
             (d / f"DEMO_val_{j:03d}{m:05d}.JPEG").write_bytes(_jpeg_bytes(draw_object(wnid, _rng(spec.seed, 2, j, m), spec.image_size)))
         mapping.append(f"{wnid} {name}")
-    (imnet / "LOC_synset_mapping.txt").write_text("\n".join(mapping) + "\n")
+    atomic_write_text(imnet / "LOC_synset_mapping.txt", "\n".join(mapping) + "\n")
 
     # 4. non-member shard (the CC3M role in the membership-inference test)
     nm = out / "nonmember"
@@ -645,11 +649,11 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
 
 
 def write_wds_shard(path: Path, samples) -> int:
-    """Write ``(key, PIL image | jpeg bytes, caption, meta)`` samples to a webdataset tar."""
+    """Write ``(key, PIL image | jpeg bytes, caption, meta)`` samples to a webdataset tar (atomically)."""
     import webdataset as wds
 
     n = 0
-    with wds.TarWriter(str(path), mtime=0) as sink:  # fixed mtime: reproducible bytes
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0) as sink:  # fixed mtime: reproducible bytes
         for key, img, caption, meta in samples:
             jpg = img if isinstance(img, (bytes, bytearray)) else _jpeg_bytes(img)
             sink.write({"__key__": key, "jpg": jpg, "txt": caption, "json": meta})

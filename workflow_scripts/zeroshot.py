@@ -5,7 +5,7 @@ from slug.models import load_model, pick_device
 from slug.workflow import setup
 
 p = snakemake.params
-log = setup(snakemake.log[0], snakemake.threads)
+log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
 bundle = load_model(p.model, device)
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "all", bundle.preprocess_val, **p.caps)
