@@ -9,6 +9,6 @@ $PY benchmarks/gpu_parity.py
 echo "== gradient pass, ViT-B-32 (random weights), batch 128 x 4"
 $PY benchmarks/grad_pass.py --device cuda --batch 128 --batches 4 --repeats 3 --threads 8
 echo "== search iteration / full evaluation, ViT-B-32 (random weights), demo-sized evaluation set"
-$PY benchmarks/search_eval.py --device cuda --arch ViT-B-32-quickgelu --images 1800 --objects 625 --repeats 3 --threads 8
+$PY benchmarks/search_eval.py --device cuda --arch ViT-B-32-quickgelu --images 1800 --objects 2500 --repeats 3 --threads 8
 echo "== search iteration / full evaluation, the demo CLIP architecture"
 $PY benchmarks/search_eval.py --device cuda --repeats 3 --threads 8

@@ -8,7 +8,7 @@ weights), a synthetic evaluation set of the demo's size, and times, for edits at
   first     = the layer's first iteration, which also fills the cache (paid once per layer).
 The "search mix" weights the per-layer ratios by the iterations the demo's search spent on each
 layer (``--search-tsv``, default results/elon_musk/search.tsv when it exists).
-Usage: python benchmarks/search_eval.py [--arch SLUG-Demo-ViT] [--images 1800] [--objects 625]
+Usage: python benchmarks/search_eval.py [--arch SLUG-Demo-ViT] [--images 1800] [--objects 2500]
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--arch", default="SLUG-Demo-ViT")
     ap.add_argument("--identities", type=int, default=60)
     ap.add_argument("--images", type=int, default=1800, help="identity images (the demo's search half)")
-    ap.add_argument("--objects", type=int, default=625, help="object images")
+    ap.add_argument("--objects", type=int, default=2500, help="object images (the demo's search split: 2,500)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--every-block", action="store_true", help="time every block (default: first, middle, last)")
