@@ -89,10 +89,10 @@ def forget_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
 
 
 def retain_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    from open_clip.loss import ClipLoss
+    """The model's contrastive loss (``ClipLoss``; ``SigLipLoss`` for a SigLIP-style model)."""
+    from slug.models import contrastive_loss
 
-    img_f, txt_f, scale = model(images, tokens)[:3]
-    return ClipLoss()(img_f, txt_f, scale)
+    return contrastive_loss(model)(model, images, tokens)
 
 
 def _n_batches(n: int, bs: int) -> int:

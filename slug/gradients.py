@@ -4,7 +4,8 @@ Conventions (one for every model; the reference mixes signs, see slug-method.md 
 
 - ``g_f = d/dtheta (1/N_f) sum_i cos(f_I(x_i), f_T(t_i))`` over the forget pairs, with their own
   captions. Unlearning steps *against* it: ``theta_l <- theta_l - lambda * g_f,l`` with lambda > 0.
-- ``g_r = d/dtheta`` of the CLIP contrastive loss (open_clip ``ClipLoss``) over the retain set,
+- ``g_r = d/dtheta`` of the CLIP contrastive loss (open_clip ``ClipLoss``; ``SigLipLoss`` for a
+  SigLIP-style model with a logit bias) over the retain set,
   each batch's mean-loss gradient weighted by its batch size and the sum divided by N.
 
 Each batch's loss is weighted by its size over N and its gradient accumulated in fp32 (in place in
@@ -124,17 +125,13 @@ def forget_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.
 
 def retain_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, names: list[str],
                     batch_size: int = 32, progress: bool = True) -> dict[str, torch.Tensor]:
-    """Gradient of the CLIP contrastive loss over the retain pairs (batch-size weighted mean)."""
-    from open_clip.loss import ClipLoss
+    """Gradient of the model's contrastive loss over the retain pairs (batch-size weighted mean):
+    ``ClipLoss``, or ``SigLipLoss`` for a SigLIP-style model (see :func:`slug.models.contrastive_loss`)."""
+    from slug.models import contrastive_loss
 
     if len(images) < 2:
         raise ValueError("the retain set needs at least 2 pairs for a contrastive loss")
     device = next(model.parameters()).device
-    clip_loss = ClipLoss()
-
-    def contrastive(x, t):
-        img_f, txt_f, scale = model(x, t)[:3]
-        return clip_loss(img_f, txt_f, scale)
-
-    return _accumulate(model, names, _batches(images, tokens, batch_size, device), contrastive, len(images),
-                       "retain gradient", progress)
+    loss = contrastive_loss(model)
+    return _accumulate(model, names, _batches(images, tokens, batch_size, device), lambda x, t: loss(model, x, t),
+                       len(images), "retain gradient", progress)

@@ -156,6 +156,32 @@ def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str 
     return load_clip(model["arch"], pretrained or model["pretrained"], device, source_preprocess(model.get("source")))
 
 
+def contrastive_loss(model: torch.nn.Module) -> Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The image-text loss ``model`` was pretrained with, as ``loss(model, images, tokens)``.
+
+    open_clip's ``SigLipLoss`` (pairwise sigmoid, with the model's ``logit_bias``) for SigLIP-style
+    models, which carry a logit bias; ``ClipLoss`` (symmetric InfoNCE over the batch) otherwise. The
+    retain gradient, the baselines' retain passes and the demo's pretraining all use it.
+    """
+    from open_clip.loss import ClipLoss, SigLipLoss
+
+    if getattr(model, "logit_bias", None) is not None:
+        siglip = SigLipLoss()
+
+        def sigmoid_loss(m: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+            img_f, txt_f, scale, bias = m(images, tokens)[:4]
+            return siglip(img_f, txt_f, scale, bias)
+
+        return sigmoid_loss
+    clip = ClipLoss()
+
+    def infonce(m: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        img_f, txt_f, scale = m(images, tokens)[:3]
+        return clip(img_f, txt_f, scale)
+
+    return infonce
+
+
 def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:
     """Raise a readable error when ``state`` is not a state dict of ``model``."""
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -1,4 +1,5 @@
-"""Contrastive pretraining of the demo CLIP on downloaded shards (open_clip's ``ClipLoss``)."""
+"""Contrastive pretraining of the demo CLIP on downloaded shards (open_clip's ``ClipLoss``, or
+``SigLipLoss`` for an architecture with a logit bias)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, cfg: PretrainConfig,
                   progress: bool = True) -> PretrainResult:
     """Train ``model`` in place on in-memory pairs; returns the per-step loss trace."""
-    from open_clip.loss import ClipLoss
+    from slug.models import contrastive_loss
 
     if len(images) != len(tokens):
         raise ValueError(f"{len(images)} images but {len(tokens)} captions")
@@ -56,7 +57,7 @@ def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
     warm = min(cfg.warmup_steps, total // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-    loss_fn = ClipLoss()
+    loss_fn = contrastive_loss(model)
     model.train()
     res = PretrainResult()
     t0 = time.time()
@@ -69,8 +70,7 @@ def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
             if cfg.hflip:
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 x[flip] = x[flip].flip(-1)
-            img_f, txt_f, scale = model(x, tokens[idx].to(device))[:3]
-            loss = loss_fn(img_f, txt_f, scale)
+            loss = loss_fn(model, x, tokens[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

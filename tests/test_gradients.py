@@ -83,6 +83,41 @@ def test_retain_gradient_is_the_batch_size_weighted_mean_of_contrastive_losses(t
         assert g[n].abs().sum() > 0
 
 
+def test_a_siglip_style_model_gets_its_own_sigmoid_loss_for_the_retain_gradient(tiny_clip, batch):
+    # A model with a logit bias was pretrained with the pairwise sigmoid loss: its retain gradient (and
+    # the baselines' retain passes) must use that loss, not CLIP's softmax over the batch.
+    import open_clip
+    from open_clip.loss import ClipLoss, SigLipLoss
+
+    from slug.baselines import retain_loss
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("SLUG-Tiny-ViT", init_logit_bias=-10.0)
+    images, tokens = batch
+    names = ["visual.proj", "text_projection"]
+    g = retain_gradient(model, images, tokens, names, batch_size=7, progress=False)
+    params = dict(model.named_parameters())
+
+    def grads_of(loss_fn):
+        model.zero_grad()
+        loss_fn(*model(images, tokens)).backward()
+        out = {n: params[n].grad.clone() for n in names}
+        model.zero_grad()
+        return out
+
+    sigmoid = grads_of(lambda i, t, s, b: SigLipLoss()(i, t, s, b))
+    softmax = grads_of(lambda i, t, s, b: ClipLoss()(i, t, s))
+    for n in names:
+        torch.testing.assert_close(g[n], sigmoid[n], atol=1e-6, rtol=1e-4)
+        assert not torch.allclose(g[n], softmax[n], atol=1e-4)
+    assert "logit_bias" not in candidate_names(model)  # never edited: excluded like every bias
+    with torch.no_grad():
+        torch.testing.assert_close(retain_loss(model, images, tokens), SigLipLoss()(*model(images, tokens)))
+        # a plain CLIP keeps ClipLoss
+        torch.testing.assert_close(retain_loss(tiny_clip.model, images, tokens),
+                                   ClipLoss()(*tiny_clip.model(images, tokens)[:3]))
+
+
 def test_empty_forget_set_is_refused(tiny_clip):
     with pytest.raises(ValueError, match="forget set is empty"):
         forget_gradient(tiny_clip.model, torch.zeros(0, 3, 32, 32), torch.zeros(0, 32, dtype=torch.long), ["visual.proj"])
