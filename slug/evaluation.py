@@ -99,6 +99,41 @@ def score(id_feats: torch.Tensor, id_clf: torch.Tensor, obj_feats: torch.Tensor,
     return out
 
 
+def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor, macro: bool,
+                     exclude: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """The change of an accuracy after unlearning and its bootstrap confidence interval.
+
+    ``before``/``after``: the top-1 correctness of the same held-out images under the two models;
+    ``labels``: their classes. The accuracy is the mean over images (``macro=False``, as objects) or
+    the mean of the per-class accuracies (``macro=True``, as retain identities; class ``exclude``, the
+    target, left out). The images are resampled with replacement within each class (the held-out sets
+    have fixed counts per class), the same draw for both models (a paired bootstrap), ``n_boot`` times;
+    the interval is the percentile interval at ``level``. Returns ``{"change", "ci": [lo, hi], ...}``
+    in fractions.
+    """
+    if not (before.shape == after.shape == labels.shape):
+        raise ValueError(f"before {tuple(before.shape)}, after {tuple(after.shape)} and labels "
+                         f"{tuple(labels.shape)} must have one entry per image")
+    diff = after.float() - before.float()
+    gen = torch.Generator().manual_seed(seed)
+    classes = [int(c) for c in torch.unique(labels) if exclude is None or int(c) != exclude]
+    if not classes:
+        raise ValueError("no class left to evaluate")
+    total = torch.zeros(n_boot, dtype=torch.float64)
+    point = 0.0
+    n_images = sum(int((labels == c).sum()) for c in classes)
+    for c in classes:
+        d = diff[labels == c].double()
+        draws = d[torch.randint(len(d), (n_boot, len(d)), generator=gen)].sum(1)
+        weight = 1.0 / (len(d) * len(classes)) if macro else 1.0 / n_images
+        total += draws * weight
+        point += float(d.sum()) * weight
+    alpha = (1.0 - level) / 2
+    lo, hi = torch.quantile(total, torch.tensor([alpha, 1.0 - alpha], dtype=torch.float64)).tolist()
+    return {"change": point, "ci": [lo, hi], "level": level, "n_boot": n_boot, "n_images": n_images,
+            "n_classes": len(classes), "average": "per class" if macro else "per image"}
+
+
 class _LazyChunks:
     """``(images[i:i + bs].to(device), None)`` for each chunk, made when iterated (re-iterable): the
     float images of a whole evaluation set are never all in memory at once."""
@@ -152,6 +187,12 @@ class CachedEvaluator:
     def baseline(self) -> dict[str, float]:
         idf, objf, idc, objc = self._base
         return score(idf, idc, objf, objc, self.es, self.target)
+
+    def hits(self) -> dict[str, torch.Tensor]:
+        """Top-1 correctness of every identity and object image (bool), for :func:`bootstrap_change`."""
+        idf, objf, idc, objc = self._base
+        return {"identities": topk_correct(idf @ idc.T, self.es.id_labels, 1),
+                "objects": topk_correct(objf @ objc.T, self.es.obj_labels, 1)}
 
     # -- partial forward -----------------------------------------------------------------
     def _raw_chunks(self, tower: str) -> dict[str, list]:

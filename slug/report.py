@@ -93,10 +93,14 @@ The SLUG stages from forget gradient to checkpoint took {{ '%.1f' % slug_seconds
 <h2>Before and after (held-out test split)</h2>
 {% if zs %}<p class="muted">The original model, on the whole held-out sets: identity top-1 {{ fmt(zs.identity_top1) }} over
 {{ zs.n_identities }} names, object top-1 {{ fmt(zs.objects_top1) }} over {{ zs.n_object_classes }} classes.</p>{% endif %}
-<table><tr><th class="l">metric</th><th>original</th><th>unlearned</th><th>change</th></tr>
+{% set cis = m.get('change_ci', {}) %}
+<table><tr><th class="l">metric</th><th>original</th><th>unlearned</th><th>change</th>{% if cis %}<th>95% interval of the change</th>{% endif %}</tr>
 {% for key, label in labels.items() %}<tr><td class="l">{{ label }}</td>
-<td>{{ fmtm(key, m.before[key]) }}</td><td>{{ fmtm(key, m.after[key]) }}</td><td>{{ fmtd(key, m.after[key] - m.before[key]) }}</td></tr>
+<td>{{ fmtm(key, m.before[key]) }}</td><td>{{ fmtm(key, m.after[key]) }}</td><td>{{ fmtd(key, m.after[key] - m.before[key]) }}</td>
+{% if cis %}<td>{% if key in cis %}{{ fmtd(key, cis[key].ci[0]) }} to {{ fmtd(key, cis[key].ci[1]) }}{% endif %}</td>{% endif %}</tr>
 {% endfor %}</table>
+{% if cis %}<p class="muted">Intervals: paired bootstrap over the held-out images, resampled within each class
+({{ cis.objects_top1.n_boot }} resamples): how much the change could differ on other images of the same kind.</p>{% endif %}
 <p class="muted">{{ m.n_target_images }} held-out images of {{ name }}; {{ m.n_identities }} identity names as classes;
 {{ m.n_identity_images }} identity and {{ m.n_object_images }} object images. Membership inference: logistic regression on the matched
 image–text cosine, {{ m.n_forget_pairs }} forget pairs (members) vs {{ m.n_nonmember_pairs }} non-member pairs, ±std over seeds

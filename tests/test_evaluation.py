@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from slug.evaluation import CachedEvaluator, EvalSet, load_eval_set, mia_score, score
+from slug.evaluation import CachedEvaluator, EvalSet, bootstrap_change, load_eval_set, mia_score, score
 from slug.gradients import candidate_names
 
 
@@ -29,6 +29,41 @@ def test_metrics_forget_only_the_target_and_average_retain_per_identity():
     assert m["objects_top1"] == 0.75 and m["objects_top5"] == 1.0  # top-5 of 3 classes: all of them
     untargeted = score(id_feats, e, obj_feats, e[:3], es, target=None)
     assert "forget_top1" not in untargeted and untargeted["retain_id_top1"] == pytest.approx(5 / 6)
+
+
+def test_bootstrap_change_is_the_metric_change_with_an_interval_that_narrows_with_more_images():
+    gen = torch.Generator().manual_seed(0)
+
+    def world(per_class: int, classes: int = 10):
+        labels = torch.arange(classes).repeat_interleave(per_class)
+        before = torch.rand(len(labels), generator=gen) < 0.9
+        after = before.clone()
+        flip = torch.rand(len(labels), generator=gen) < 0.05  # about 5% of the images change, both ways
+        after[flip] = ~after[flip]
+        return before, after, labels
+
+    before, after, labels = world(40)
+    micro = bootstrap_change(before, after, labels, macro=False)
+    assert micro["change"] == pytest.approx(float(after.float().mean() - before.float().mean()))
+    lo, hi = micro["ci"]
+    assert lo < micro["change"] < hi and hi - lo > 0
+    # per class, one class (the target) left out: the retain identities' definition in score()
+    macro = bootstrap_change(before, after, labels, macro=True, exclude=3)
+    keep = labels != 3
+    per_class = [float(after[labels == c].float().mean() - before[labels == c].float().mean()) for c in range(10) if c != 3]
+    assert macro["change"] == pytest.approx(np.mean(per_class)) and macro["n_classes"] == 9
+    assert macro["n_images"] == int(keep.sum())
+    # sixteen times the images: the interval is about four times narrower (1/sqrt(n))
+    big = bootstrap_change(*world(640), macro=False)
+    ratio = (hi - lo) / (big["ci"][1] - big["ci"][0])
+    assert 2.5 < ratio < 6.5, ratio
+    # no image changed: no change and no uncertainty about it; paired, not two independent samples
+    same = bootstrap_change(before, before.clone(), labels, macro=False)
+    assert same["change"] == 0.0 and same["ci"] == [0.0, 0.0]
+    # seeded: the same interval every time
+    assert bootstrap_change(before, after, labels, macro=False)["ci"] == micro["ci"]
+    with pytest.raises(ValueError, match="one entry per image"):
+        bootstrap_change(before, after[:-1], labels, macro=False)
 
 
 def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, tiny_world):

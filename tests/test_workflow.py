@@ -42,6 +42,11 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
     metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
     assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]
     assert 0 <= metrics["after"]["mia_mean"] <= 100
+    for key in ("retain_id_top1", "objects_top1"):  # each retain change with its bootstrap interval
+        ci = metrics["change_ci"][key]
+        assert ci["change"] == pytest.approx(metrics["change"][key], abs=1e-6)
+        assert ci["ci"][0] <= ci["change"] <= ci["ci"][1]
+    assert metrics["change_ci"]["objects_top1"]["n_images"] == metrics["n_object_images"]
     stats = json.loads((run / "results/elon_musk/forget_stats.json").read_text())
     assert stats["kept"] == min(stats["matches"] - stats["duplicates_dropped"], cfg["forget"]["max_images"])
     assert metrics["n_forget_pairs"] == stats["kept"] > 0  # the evaluation's forget set is the curated one
@@ -79,6 +84,8 @@ def test_report_is_self_contained(run):
     assert not re.search(r"""(src|href)=["']https?://""", html)
     for section in ("Before and after", "Layer ranking", "Step-size search", "Time of each stage", "Provenance"):
         assert section in html
+    ci = json.loads((run / "results/elon_musk/metrics.json").read_text())["change_ci"]["objects_top1"]["ci"]
+    assert f"{100 * ci[0]:+.1f} pt to {100 * ci[1]:+.1f} pt" in html  # the object change's interval is shown
     layers = (run / "results/elon_musk/layers.tsv").read_text().splitlines()
     assert layers[0].split("\t")[:5] == ["layer", "tower", "importance", "alignment", "param_norm"]
 
