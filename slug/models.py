@@ -102,6 +102,22 @@ def load_weights(arch: str, pretrained: str | None) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in load_clip(arch, pretrained).model.state_dict().items()}
 
 
+def check_architecture(arch: str) -> None:
+    """Refuse, before anything is built or downloaded, an architecture open_clip does not know or
+    SLUG cannot run: CoCa models (a captioning decoder on CLIP, trained with CoCaLoss) return a dict
+    and have a third tower that neither gradient nor the evaluation accounts for."""
+    import open_clip
+
+    register_configs()
+    if arch not in open_clip.list_models():
+        raise ValueError(
+            f"unknown model architecture {arch!r}: use one of open_clip.list_models() "
+            f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {MODEL_CONFIG_DIR}")
+    if "multimodal_cfg" in (open_clip.get_model_config(arch) or {}):
+        raise ValueError(f"model.arch {arch!r} is a CoCa model (image and text towers plus a captioning decoder); "
+                         "slug-pipeline unlearns from dual-encoder CLIP and SigLIP models: choose one of those")
+
+
 def load_clip(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
               preprocess: dict | None = None) -> ClipBundle:
     """Create ``arch`` through open_clip with ``pretrained`` = None, a tag, or a checkpoint path.
@@ -114,11 +130,7 @@ def load_clip(arch: str, pretrained: str | None = None, device: str | torch.devi
     """
     import open_clip
 
-    register_configs()
-    if arch not in open_clip.list_models():
-        raise ValueError(
-            f"unknown model architecture {arch!r}: use one of open_clip.list_models() "
-            f"(e.g. 'ViT-B-32-quickgelu') or add a JSON config to {MODEL_CONFIG_DIR}")
+    check_architecture(arch)
     local = is_local_checkpoint(pretrained)
     logging.disable(logging.WARNING)  # open_clip warns "no pretrained weights" before we load ours
     try:
@@ -223,9 +235,7 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: str | None = None) -> tuple
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
     from open_clip.transform import PreprocessCfg, merge_preprocess_dict
 
-    register_configs()
-    if arch not in open_clip.list_models():
-        raise ValueError(f"unknown model architecture {arch!r}: use one of open_clip.list_models()")
+    check_architecture(arch)
     cfg = get_pretrained_cfg(arch, tag)
     if not cfg:
         raise ValueError(f"model.pretrained {tag!r} is not a published open_clip tag of {arch!r} "

@@ -653,7 +653,9 @@ def write_wds_shard(path: Path, samples) -> int:
     import webdataset as wds
 
     n = 0
-    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0) as sink:  # fixed mtime: reproducible bytes
+    # the compression follows the real name (webdataset would read it from the temporary one)
+    compress = next((c for c in ("gz", "bz2", "xz") if str(path).endswith(c)), False)
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0, compress=compress) as sink:  # fixed mtime: reproducible bytes
         for key, img, caption, meta in samples:
             jpg = img if isinstance(img, (bytes, bytearray)) else _jpeg_bytes(img)
             sink.write({"__key__": key, "jpg": jpg, "txt": caption, "json": meta})

@@ -55,6 +55,22 @@ def test_unknown_model_name():
         load_clip("ViT-Q-99")
 
 
+def test_a_coca_model_is_refused_before_it_is_built_or_downloaded(monkeypatch):
+    import open_clip
+
+    from slug.models import fetch_pretrained
+
+    def no_building(*a, **k):
+        raise AssertionError("built")
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", no_building)
+    monkeypatch.setattr(open_clip, "create_model", no_building)
+    with pytest.raises(ValueError, match="'coca_ViT-B-32' is a CoCa model.*dual-encoder CLIP and SigLIP"):
+        load_clip("coca_ViT-B-32")
+    with pytest.raises(ValueError, match="is a CoCa model"):
+        fetch_pretrained("coca_ViT-B-32", "laion2b_s13b_b90k")
+
+
 @pytest.mark.parametrize("content,match", [(b"", "empty"), (b"not a tar at all" * 40, "truncated or corrupt")])
 def test_empty_or_corrupt_shards(tmp_path, content, match):
     path = tmp_path / "00000.tar"
@@ -100,6 +116,43 @@ def test_atomic_write_replaces_the_target_and_clears_a_killed_writers_temp_file(
     with atomic_path(target) as tmp:
         tmp.write_text("again")
     assert longer.exists() and target.read_text() == "again"
+
+
+def test_atomic_writes_get_the_usual_permissions_not_the_temporary_files(tmp_path):
+    # mkstemp creates 0600 files; a result folder shared by a group must stay readable as with open()
+    import stat
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with atomic_path(tmp_path / "artifact.json") as tmp:
+        assert stat.S_IMODE(tmp.stat().st_mode) == 0o600
+        tmp.write_text("x")
+    expected = stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "artifact.json").stat().st_mode) == expected
+    assert expected == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_a_webdataset_shard_is_compressed_by_its_real_name(tmp_path):
+    import gzip
+    import tarfile
+
+    from slug.world import write_wds_shard
+
+    samples = [("000000001", b"\xff\xd8jpeg", "a cup", {"kind": "object"})]
+    assert write_wds_shard(tmp_path / "a.tar.gz", samples) == 1
+    assert (tmp_path / "a.tar.gz").read_bytes()[:2] == b"\x1f\x8b"  # gzip, as the name says
+    with tarfile.open(fileobj=gzip.open(tmp_path / "a.tar.gz")) as tar:
+        assert sorted(tar.getnames()) == ["000000001.jpg", "000000001.json", "000000001.txt"]
+    write_wds_shard(tmp_path / "b.tar", samples)
+    assert tarfile.is_tarfile(tmp_path / "b.tar") and (tmp_path / "b.tar").read_bytes()[:2] != b"\x1f\x8b"
 
 
 def test_the_same_tensors_give_the_same_bytes_and_checksum_wherever_they_are_saved(tmp_path):
