@@ -3,7 +3,8 @@
 Every method starts from the original model, trains all parameters of both towers (as the reference)
 and is judged by the same evaluation code as SLUG. One "epoch" is:
 
-- ``ft``: one pass over the retain pairs, minimising the CLIP contrastive loss (open_clip ``ClipLoss``);
+- ``ft``: one pass over the retain pairs, minimising the CLIP contrastive loss (open_clip ``ClipLoss``;
+  ``SigLipLoss`` for a SigLIP-style model);
 - ``ga``: one pass over the forget pairs, minimising ``-(1 - cos)`` (gradient *ascent* on the
   cosine-embedding loss of the matched pairs);
 - ``gaft``: a forget pass as GA, then a retain pass as FT, as separate optimiser steps (the reference's

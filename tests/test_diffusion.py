@@ -180,7 +180,7 @@ def test_grid_png_keeps_every_generated_pixel(tmp_path):
     px = torch.from_numpy(np.array(g)).permute(2, 0, 1).float() / 255
     first = px[:, 3 * 2:3 * 2 + 12:3, 3 * 2:3 * 2 + 18:3]  # image 0, one pixel of each 3x3 block
     assert torch.allclose(first, imgs[0], atol=1 / 255)
-    assert [f.name for f in tmp_path.iterdir()] == ["g.png"]  # written atomically, nothing else left
+    assert [f.name for f in tmp_path.iterdir()] == ["g.png"]  # no temporary file left behind
 
 
 @pytest.mark.slow
