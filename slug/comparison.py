@@ -21,7 +21,8 @@ import pandas as pd
 from slug.io import atomic_path, atomic_write_text, read_json
 
 METRICS = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean", "mia_std")
-PCT = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "retain_id_drop", "objects_drop")
+PCT = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "retain_id_drop", "objects_drop",
+       *(f"{k}_{e}" for k in METRICS[:4] for e in ("before", "after", "change_lo", "change_hi")))
 
 
 def benchmark_seconds(path: str | Path) -> float | None:
@@ -114,6 +115,8 @@ def summary_rows(concepts: Sequence[str], root: str | Path = "results",
                "lambda": sel["lambda"]}
         for k in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean"):
             row[f"{k}_before"], row[f"{k}_after"] = met["before"][k], met["after"][k]
+        for k, ci in met.get("change_ci", {}).items():  # the retain changes' 95% bootstrap intervals
+            row[f"{k}_change_lo"], row[f"{k}_change_hi"] = ci["ci"]
         row["seconds"] = sum(s for s in secs if s is not None)
         rows.append(row)
     return pd.DataFrame(rows)

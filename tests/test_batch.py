@@ -56,6 +56,9 @@ def test_a_failed_concept_does_not_stop_the_others_and_is_named(batch_run):
     assert "nobody_at_all" in (work / "results/summary.html").read_text()
     row = summary.set_index("concept").loc["elon_musk"]
     assert row.forget_top1_after < row.forget_top1_before and isinstance(row.layer, str)
+    change = row.objects_top1_after - row.objects_top1_before  # with its bootstrap interval
+    assert row.objects_top1_change_lo - 1e-6 <= change <= row.objects_top1_change_hi + 1e-6
+    assert "objects_top1_change_lo (%)" in (work / "results/summary.html").read_text()
 
 
 def test_joint_unlearning_of_two_concepts_meets_the_criterion_for_both(batch_run):
