@@ -45,11 +45,11 @@ rule all:
 
 onerror:
     # A batch run (--keep-going) where some concepts failed still gets a summary naming them.
-    from slug.comparison import write_summary
+    from slug.comparison import failed_concepts, write_summary
 
     try:
         df = write_summary(CONCEPTS, "results/summary.tsv", "results/summary.html")
-        failed = [c for c, s in zip(df.concept, df.status) if str(s).startswith("failed")]
+        failed = failed_concepts(df)
         if failed:
             print(f"results/summary.tsv lists the concepts that failed ({', '.join(failed)}; their logs are under "
                   "results/logs/<concept>/).")

@@ -93,7 +93,7 @@ def retain_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
     """The model's contrastive loss (``ClipLoss``; ``SigLipLoss`` for a SigLIP-style model)."""
     from slug.models import contrastive_loss
 
-    return contrastive_loss(model)(model, images, tokens)
+    return contrastive_loss(model)(images, tokens)
 
 
 def _n_batches(n: int, bs: int) -> int:

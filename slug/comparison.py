@@ -176,13 +176,18 @@ def comparison_plot(table: pd.DataFrame, name: str, path: str | Path) -> None:
     _save(fig, path)
 
 
+def failed_concepts(summary: pd.DataFrame) -> list[str]:
+    """The concepts of a ``summary_rows`` table whose outputs are missing."""
+    return [c for c, s in zip(summary.concept, summary.status) if str(s).startswith("failed")]
+
+
 def write_summary(concepts: Sequence[str], table_path: str | Path, html_path: str | Path,
                   root: str | Path = "results") -> pd.DataFrame:
     """Write the batch summary (TSV + self-contained HTML); failed concepts are named, not dropped."""
     df = summary_rows(concepts, root)
     with atomic_path(table_path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    failed = [c for c, s in zip(df.concept, df.status) if str(s).startswith("failed")]
+    failed = failed_concepts(df)
     ok = df[df.status == "ok"]
     parts = [f"<p>{len(df)} concepts, each unlearned independently from the original model with SLUG "
              f"(one layer, one step); {len(ok)} met the forget criterion"

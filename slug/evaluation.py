@@ -114,24 +114,22 @@ def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Te
     if not (before.shape == after.shape == labels.shape):
         raise ValueError(f"before {tuple(before.shape)}, after {tuple(after.shape)} and labels "
                          f"{tuple(labels.shape)} must have one entry per image")
-    diff = after.float() - before.float()
-    gen = torch.Generator().manual_seed(seed)
-    classes = [int(c) for c in torch.unique(labels) if exclude is None or int(c) != exclude]
-    if not classes:
+    diff = after.double() - before.double()
+    per_class = [diff[labels == c] for c in torch.unique(labels).tolist() if c != exclude]
+    if not per_class:
         raise ValueError("no class left to evaluate")
+    n_images = sum(len(d) for d in per_class)
+    gen = torch.Generator().manual_seed(seed)
     total = torch.zeros(n_boot, dtype=torch.float64)
     point = 0.0
-    n_images = sum(int((labels == c).sum()) for c in classes)
-    for c in classes:
-        d = diff[labels == c].double()
-        draws = d[torch.randint(len(d), (n_boot, len(d)), generator=gen)].sum(1)
-        weight = 1.0 / (len(d) * len(classes)) if macro else 1.0 / n_images
-        total += draws * weight
+    for d in per_class:
+        weight = 1.0 / (len(d) * len(per_class)) if macro else 1.0 / n_images
+        total += d[torch.randint(len(d), (n_boot, len(d)), generator=gen)].sum(1) * weight
         point += float(d.sum()) * weight
     alpha = (1.0 - level) / 2
     lo, hi = torch.quantile(total, torch.tensor([alpha, 1.0 - alpha], dtype=torch.float64)).tolist()
     return {"change": point, "ci": [lo, hi], "level": level, "n_boot": n_boot, "n_images": n_images,
-            "n_classes": len(classes), "average": "per class" if macro else "per image"}
+            "n_classes": len(per_class), "average": "per class" if macro else "per image"}
 
 
 class _LazyChunks:

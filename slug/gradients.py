@@ -132,6 +132,5 @@ def retain_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.
     if len(images) < 2:
         raise ValueError("the retain set needs at least 2 pairs for a contrastive loss")
     device = next(model.parameters()).device
-    loss = contrastive_loss(model)
-    return _accumulate(model, names, _batches(images, tokens, batch_size, device), lambda x, t: loss(model, x, t),
+    return _accumulate(model, names, _batches(images, tokens, batch_size, device), contrastive_loss(model),
                        len(images), "retain gradient", progress)

@@ -168,8 +168,8 @@ def load_model(model: dict, device: str | torch.device = "cpu", pretrained: str 
     return load_clip(model["arch"], pretrained or model["pretrained"], device, source_preprocess(model.get("source")))
 
 
-def contrastive_loss(model: torch.nn.Module) -> Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The image-text loss ``model`` was pretrained with, as ``loss(model, images, tokens)``.
+def contrastive_loss(model: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The image-text loss ``model`` was pretrained with, as ``loss(images, tokens)`` on ``model``.
 
     open_clip's ``SigLipLoss`` (pairwise sigmoid, with the model's ``logit_bias``) for SigLIP-style
     models, which carry a logit bias; ``ClipLoss`` (symmetric InfoNCE over the batch) otherwise. The
@@ -179,19 +179,9 @@ def contrastive_loss(model: torch.nn.Module) -> Callable[[torch.nn.Module, torch
 
     if getattr(model, "logit_bias", None) is not None:
         siglip = SigLipLoss()
-
-        def sigmoid_loss(m: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-            img_f, txt_f, scale, bias = m(images, tokens)[:4]
-            return siglip(img_f, txt_f, scale, bias)
-
-        return sigmoid_loss
+        return lambda images, tokens: siglip(*model(images, tokens)[:4])  # features, scale, bias
     clip = ClipLoss()
-
-    def infonce(m: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        img_f, txt_f, scale = m(images, tokens)[:3]
-        return clip(img_f, txt_f, scale)
-
-    return infonce
+    return lambda images, tokens: clip(*model(images, tokens)[:3])  # features, scale
 
 
 def check_state_dict(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:

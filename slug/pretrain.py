@@ -70,7 +70,7 @@ def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
             if cfg.hflip:
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 x[flip] = x[flip].flip(-1)
-            loss = loss_fn(model, x, tokens[idx].to(device))
+            loss = loss_fn(x, tokens[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
