@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from slug.budget import TimeBudget
+
 log = logging.getLogger("slug")
 
 #: Evaluation prompt templates, drawn from the demo world's own caption styles.
@@ -163,12 +165,14 @@ def encode_prompts(text_encoder, tokenizer, prompts: Sequence[str], batch_size: 
 
 def train_demo_unet(unet, text_encoder, tokenizer, images: torch.Tensor, captions: Sequence[str], *, steps: int,
                     batch_size: int = 32, lr: float = 1e-3, cond_dropout: float = 0.1, seed: int = 0,
-                    max_minutes: float | None = None, progress: bool = True) -> list[dict]:
+                    budget: TimeBudget | None = None, progress: bool = True) -> list[dict]:
     """DDPM training (epsilon prediction, MSE) with classifier-free-guidance caption dropout.
 
     The text encoder is frozen, so each distinct caption is encoded once. Trains on the UNet's device;
-    the random draws stay on the CPU, so a seed gives the same batches on any device. Stops after
-    ``steps`` or ``max_minutes``; returns the loss log.
+    the random draws stay on the CPU, so a seed gives the same batches on any device. Trains exactly
+    ``steps`` steps; ``budget`` (a :class:`slug.budget.TimeBudget`) only guards: reaching it raises
+    ``TimeBudgetExceeded``, or ends a run the user marked time-limited early (``budget.stopped_at``).
+    Returns the loss log.
     """
     from tqdm.auto import tqdm
 
@@ -210,8 +214,9 @@ def train_demo_unet(unet, text_encoder, tokenizer, images: torch.Tensor, caption
         if step % 25 == 0 or step == steps - 1:
             logs.append({"step": step, "loss": loss.item(), "loss_ema": float(ema), "seconds": elapsed})
             bar.set_postfix(loss=f"{ema:.4f}")
-        if max_minutes is not None and elapsed > 60 * max_minutes:
-            log.warning("UNet training stopped by its time budget (%.1f min) at step %d of %d", max_minutes, step + 1, steps)
+        if budget is not None and budget.reached(step + 1):
+            log.warning("time-limited UNet training stopped by its budget (%.1f min) at step %d of %d",
+                        budget.minutes, step + 1, steps)
             logs.append({"step": step, "loss": loss.item(), "loss_ema": float(ema), "seconds": elapsed})
             break
     unet.eval()

@@ -92,10 +92,10 @@ def score(id_feats: torch.Tensor, id_clf: torch.Tensor, obj_feats: torch.Tensor,
         pc = per_class_accuracy(id_feats, id_clf, es.id_labels, k)
         if target is not None:
             mask = es.id_labels == target
-            out[f"forget_top{k}"] = float(topk_correct(id_feats[mask] @ id_clf.T, es.id_labels[mask], k).float().mean())
+            out[f"forget_top{k}"] = float(topk_correct(id_feats[mask] @ id_clf.T, es.id_labels[mask], k).double().mean())
             pc = torch.cat([pc[:target], pc[target + 1:]])
         out[f"retain_id_top{k}"] = float(np.nanmean(pc.numpy()))
-        out[f"objects_top{k}"] = float(topk_correct(obj_feats @ obj_clf.T, es.obj_labels, k).float().mean())
+        out[f"objects_top{k}"] = float(topk_correct(obj_feats @ obj_clf.T, es.obj_labels, k).double().mean())
     return out
 
 
@@ -287,7 +287,7 @@ class CachedEvaluator:
                     idc = (self._finish("text", towers["text"], acts["text"], ("id",))[0] if "text" in acts
                            else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)))
                 labels = torch.full((len(fgt),), self.target, dtype=torch.long)
-                return {f"forget_top{k}": float(topk_correct(fgt @ idc.T, labels, k).float().mean()) for k in (1, 5)}
+                return {f"forget_top{k}": float(topk_correct(fgt @ idc.T, labels, k).double().mean()) for k in (1, 5)}
             if "vision" in towers:
                 idf, objf = (self._finish("vision", towers["vision"], acts["vision"], ("id", "obj"))
                              if "vision" in acts else self._images())

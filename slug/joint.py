@@ -17,6 +17,7 @@ import torch
 
 from slug.comparison import format_table, page
 from slug.report import png_data_uri
+from slug.search import TIE_TOL
 from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
                            per_class_accuracy, topk_correct)
 
@@ -49,20 +50,20 @@ def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict
     out: dict = {"forget": {}}
     for concept, t in targets.items():
         mask = es.id_labels == t
-        out["forget"][concept] = {f"top{k}": float(topk_correct(idf[mask] @ id_clf.T, es.id_labels[mask], k).float().mean())
+        out["forget"][concept] = {f"top{k}": float(topk_correct(idf[mask] @ id_clf.T, es.id_labels[mask], k).double().mean())
                                   for k in (1, 5)}
     keep = torch.ones(len(es.id_names), dtype=torch.bool)
     keep[list(targets.values())] = False
     for k in (1, 5):
         pc = per_class_accuracy(idf, id_clf, es.id_labels, k)
         out[f"retain_id_top{k}"] = float(np.nanmean(pc[keep].numpy()))
-        out[f"objects_top{k}"] = float(topk_correct(objf @ obj_clf.T, es.obj_labels, k).float().mean())
+        out[f"objects_top{k}"] = float(topk_correct(objf @ obj_clf.T, es.obj_labels, k).double().mean())
     return out
 
 
 def meets(metrics: dict, concept: str, metric: str, max_value: float) -> bool:
     key = "top5" if metric == "forget_top5" else "top1"
-    return metrics["forget"][concept][key] <= max_value + 1e-12
+    return metrics["forget"][concept][key] <= max_value + TIE_TOL
 
 
 def rescale_jointly(evaluate: Callable[[dict[str, float]], dict], concepts: Sequence[str], metric: str,

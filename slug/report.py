@@ -88,6 +88,10 @@ Forget criterion <code>{{ sel.criterion }}</code> on the search split:
 retain identities @1 {{ fmt(m.before.retain_id_top1) }} → <b>{{ fmt(m.after.retain_id_top1) }}</b>,
 objects @1 {{ fmt(m.before.objects_top1) }} → <b>{{ fmt(m.after.objects_top1) }}</b>.
 The SLUG stages from forget gradient to checkpoint took {{ '%.1f' % slug_seconds }} s (plus {{ '%.1f' % retain_seconds }} s for the retain gradient, computed once and shared by all concepts).</p>
+{% if sd and sd.metrics.train and sd.metrics.train.stopped_by_time_budget %}<p><span class="bad">Time-limited run:</span> the
+demo UNet was trained {{ sd.metrics.train.steps_done }} of its {{ sd.metrics.train.steps }} steps, stopped by
+<code>diffusion.train.max_minutes</code> = {{ sd.metrics.train.max_minutes }} with <code>diffusion.train.time_limited: true</code>;
+its Stable Diffusion results depend on this machine's speed.</p>{% endif %}
 </div>
 
 <h2>Before and after (held-out test split)</h2>

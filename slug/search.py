@@ -15,6 +15,12 @@ The choice among all trials of all searched layers:
    ``retain = (retain_id_top1 + objects_top1) / 2`` (search split), ties going to the smaller rho;
 4. with ``rho_margin`` > 0 the step taken is the chosen one enlarged to ``rho * (1 + rho_margin)``
    (``with_margin``), recorded as an extra trial of kind "margin".
+
+Every decision compares metrics that are shares of images (counts over counts, computed in float64).
+Two values closer than ``TIE_TOL`` are the same value reached along different floating-point paths
+(another thread count, another summation order), so each comparison is made with that tolerance:
+the criterion and the retain bound hold at equality, and equal retain scores are a tie that goes to the
+smaller rho. The decisions then depend on the counts alone, not on last-bit differences.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ from typing import Callable
 
 import torch
 
+#: Metrics closer than this are equal. Shares of images differ by at least 1 / (images x classes),
+#: far above it at any real size; float64 rounding of such shares is about 1e-16.
+TIE_TOL = 1e-9
+
 
 @dataclass(frozen=True)
 class Criterion:
@@ -34,7 +44,7 @@ class Criterion:
     max_value: float = 0.0
 
     def __call__(self, metrics: dict) -> bool:
-        return metrics[self.metric] <= self.max_value + 1e-12
+        return metrics[self.metric] <= self.max_value + TIE_TOL
 
     def describe(self) -> str:
         return f"{self.metric} <= {self.max_value:g}"
@@ -57,6 +67,17 @@ def retain_score(metrics: dict) -> float:
 def _nan_last(x: float) -> float:
     """A sort key that puts NaN (a trial whose retain sets were not evaluated) after every number."""
     return math.inf if math.isnan(x) else x
+
+
+def best_with_ties(items: list, keys: list[Callable]) -> object:
+    """The item minimising ``keys`` in order, where values within ``TIE_TOL`` of the best are a tie
+    decided by the next key (a lexicographic minimum with a tolerance). NaN counts as the worst value."""
+    pool = list(items)
+    for key in keys:
+        values = [_nan_last(float(key(t))) for t in pool]
+        lowest = min(values)
+        pool = [t for t, v in zip(pool, values) if v <= lowest + TIE_TOL]
+    return pool[0]
 
 
 def retain_drops(baseline: dict, metrics: dict) -> float:
@@ -183,13 +204,14 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
     note = {"n_trials": len(trials), "n_meeting_criterion": len(passing), "criterion_met": bool(passing)}
     pool = passing
     if passing and max_retain_drop is not None:
-        within = [t for t in passing if retain_drops(baseline, t.metrics) <= max_retain_drop + 1e-12]
+        within = [t for t in passing if retain_drops(baseline, t.metrics) <= max_retain_drop + TIE_TOL]
         note["n_within_retain_bound"] = len(within)
         note["retain_bound_met"] = bool(within)
         pool = within or passing
     if not pool:  # nothing forgets: keep the trial that forgets most, flagged as not meeting the criterion
-        best = min(trials, key=lambda t: (t.metrics.get(metric, 1.0), t.metrics.get("forget_top5", 1.0),
-                                          t.metrics.get("forget_top1", 1.0), _nan_last(-retain_score(t.metrics)), t.rho))
+        best = best_with_ties(trials, [lambda t: t.metrics.get(metric, 1.0), lambda t: t.metrics.get("forget_top5", 1.0),
+                                       lambda t: t.metrics.get("forget_top1", 1.0), lambda t: -retain_score(t.metrics),
+                                       lambda t: t.rho])
         return best, note
-    best = max(pool, key=lambda t: (retain_score(t.metrics), -t.rho))
+    best = best_with_ties(pool, [lambda t: -retain_score(t.metrics), lambda t: t.rho])
     return best, note

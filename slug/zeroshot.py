@@ -55,14 +55,18 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
 def accuracy(features: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
     if len(labels) == 0:
         return float("nan")
-    return float(topk_correct(features @ classifier.T, labels, k).float().mean())
+    return float(topk_correct(features @ classifier.T, labels, k).double().mean())
 
 
 def per_class_accuracy(features: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor,
                        k: int = 1) -> torch.Tensor:
-    """Accuracy of each class [C] (NaN for classes without images)."""
-    hit = topk_correct(features @ classifier.T, labels, k).float()
+    """Accuracy of each class [C] (NaN for classes without images), in float64.
+
+    Every accuracy is a count of images over a count of images; in float64 their means are exact to
+    about 1e-16, so equal counts give equal metrics whatever path computed them (see ``slug.search.TIE_TOL``).
+    """
+    hit = topk_correct(features @ classifier.T, labels, k).double()
     C = classifier.shape[0]
-    sums = torch.zeros(C).index_add_(0, labels, hit)
-    counts = torch.zeros(C).index_add_(0, labels, torch.ones_like(hit))
+    sums = torch.zeros(C, dtype=torch.float64).index_add_(0, labels, hit)
+    counts = torch.zeros(C, dtype=torch.float64).index_add_(0, labels, torch.ones_like(hit))
     return sums / counts

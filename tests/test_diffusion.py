@@ -241,3 +241,68 @@ def test_a_partly_downloaded_pipeline_is_refused_with_the_download_command(tmp_p
     (tmp_path / "vae").mkdir()
     (tmp_path / "vae" / "config.json").write_text("{}")
     D.check_pipeline_dir(tmp_path, "some/model")  # complete: no error
+
+
+def test_a_time_budget_guards_but_never_shortens_a_training_silently(tiny_clip):
+    from slug.budget import TimeBudget, TimeBudgetExceeded
+
+    now = [0.0]
+    clock = lambda: now[0]  # noqa: E731
+    b = TimeBudget(1.0, "diffusion.train.max_minutes", "diffusion.train.steps", 100, clock=clock)
+    now[0] = 59.0
+    assert b.reached(10) is False  # within the budget
+    now[0] = 61.0
+    with pytest.raises(TimeBudgetExceeded, match=r"diffusion.train.max_minutes = 1 min reached after 20 of 100 steps "
+                       r"\(3.05 s per step; all 100 need about 5.1 min at this rate\).*diffusion.train.steps"):
+        b.reached(20)
+    assert b.reached(100) is False  # the work is done: nothing to guard
+    assert TimeBudget(None, "x", "y", 5, clock=clock).reached(1) is False  # null: no guard
+    with pytest.raises(ValueError, match="diffusion.train.max_minutes must be > 0 minutes or null"):
+        TimeBudget(0, "diffusion.train.max_minutes", "y", 5)
+    limited = TimeBudget(1.0, "s", "l", 100, stop=True, clock=clock)
+    now[0] = 200.0
+    assert limited.reached(30) is True and limited.record() == {
+        "max_minutes": 1.0, "time_limited": True, "stopped_by_time_budget": True, "stopped_at": 30}
+
+    # the real training: a budget that is reached raises; a time-limited one ends early and says so
+    enc = hf_clip.convert_text_tower(tiny_clip.model)
+    tok = hf_clip.clip_tokenizer(int(tiny_clip.model.positional_embedding.shape[0]))
+    images = torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8)
+    caps = ["photo of Elon Musk"] * 8
+
+    def train(budget):
+        torch.manual_seed(0)
+        unet = D.demo_unet(enc.config.hidden_size, sample_size=16, channels=(8, 16))
+        return D.train_demo_unet(unet, enc, tok, images, caps, steps=6, batch_size=4, progress=False, budget=budget)
+
+    assert train(None)[-1]["step"] == 5
+    ticks = iter(range(0, 10**6, 100))  # every reading of the clock 100 s later
+    slow = TimeBudget(0.5, "diffusion.train.max_minutes", "diffusion.train.steps", 6, clock=lambda: next(ticks))
+    with pytest.raises(TimeBudgetExceeded, match="reached after 1 of 6 steps"):
+        train(slow)
+    ticks = iter(range(0, 10**6, 100))
+    limited = TimeBudget(0.5, "s", "l", 6, stop=True, clock=lambda: next(ticks))
+    logs = train(limited)
+    assert logs[-1]["step"] == 0 and limited.record()["stopped_at"] == 1
+
+
+@pytest.mark.slow
+def test_sd_training_that_reaches_its_guard_fails_and_writes_nothing_and_a_time_limited_one_is_reported(run, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(run, work, symlinks=True)
+    (work / "sd.yaml").write_text("diffusion: {enabled: true, train: {max_minutes: 1.0e-6}}\n")
+    args = ("--cores", "2", "--configfile", str(work / "config.yaml"), str(work / "sd.yaml"))
+    proc = smk(work, "results/models/tiny/sd/train.json", *args, check=False)
+    assert proc.returncode != 0
+    log = (work / "results/logs/sd/tiny/sd_train.log").read_text()
+    assert re.search(r"diffusion.train.max_minutes = 1e-06 min reached after 1 of 4 steps \([\d.e+-]+ s per step", log), log[-3000:]
+    assert "set diffusion.train.time_limited: true" in log
+    sd = work / "results/models/tiny/sd"
+    assert not sd.exists() or not any(sd.iterdir()), list(sd.iterdir())
+    # asked for explicitly, the same budget ends the training early: recorded, and the report's summary says so
+    (work / "sd.yaml").write_text("diffusion: {enabled: true, train: {max_minutes: 1.0e-6, time_limited: true}}\n")
+    smk(work, "results/elon_musk/report.html", *args)
+    info = json.loads((sd / "train.json").read_text())
+    assert info["stopped_by_time_budget"] and info["steps_done"] == 1 and info["time_limited"]
+    html = (work / "results/elon_musk/report.html").read_text()
+    assert "Time-limited run:" in html and "trained 1 of its 4 steps" in html

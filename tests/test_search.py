@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from slug.search import Criterion, SearchTrial, bisect_rho, make_delta, select_trial
+from slug.search import TIE_TOL, Criterion, SearchTrial, bisect_rho, make_delta, select_trial
+from slug.zeroshot import per_class_accuracy
 
 
 @pytest.mark.parametrize("threshold", [0.013, 0.1, 0.37, 2.9])
@@ -85,6 +86,43 @@ def test_selection_flags_when_nothing_meets_the_criterion():
     a.metrics.update(forget_top1=0.2, forget_top5=0.4)
     b.metrics.update(forget_top1=0.1, forget_top5=0.6)
     assert select_trial([a, b], base, 0.02, "forget_top1")[0] is b and select_trial([a, b], base, 0.02)[0] is a
+
+
+def test_an_exact_tie_goes_to_the_smaller_rho_whatever_the_last_bits_and_the_order():
+    # the same counts reached along two float paths: 0.1 + 0.2 != 0.3 in binary, by one unit in the last place
+    base = {"retain_id_top1": 0.9, "objects_top1": 0.8}
+    a, b = _trial(0.4, 0.0, 0.1 + 0.2, 0.5, "a"), _trial(0.2, 0.0, 0.3, 0.5, "b")
+    assert a.metrics["retain_id_top1"] != b.metrics["retain_id_top1"]  # the plain max would pick `a`
+    for trials in ([a, b], [b, a]):
+        assert select_trial(trials, base)[0] is b
+    # a real difference of one image among 1,000 x 1,000 is not a tie
+    c = _trial(0.4, 0.0, 0.3 + 1e-6, 0.5, "c")
+    assert select_trial([b, c], base)[0] is c
+    # the criterion and the retain bound hold at equality, however the equal value was summed
+    assert 0.1 * 3 > 0.3  # larger by float rounding only
+    assert Criterion("forget_top1", 0.3)({"forget_top1": 0.1 * 3})
+    assert not Criterion("forget_top1", 0.3)({"forget_top1": 0.3 + 1e-6})
+    d = _trial(0.2, 0.0, 0.9, 0.7 + 0.0, "d")
+    base2 = {"retain_id_top1": 0.9, "objects_top1": 0.9}
+    assert 0.9 - 0.7 > 0.2  # a drop of exactly 0.2, one unit in the last place above it
+    assert select_trial([d], base2, max_retain_drop=0.2)[1]["n_within_retain_bound"] == 1
+    assert select_trial([d], base2, max_retain_drop=0.2 - 1e-6)[1]["n_within_retain_bound"] == 0
+
+
+def test_per_class_accuracy_is_a_float64_share_of_counts_whatever_the_class_order():
+    g = torch.Generator().manual_seed(0)
+    n_cls, per = 37, 7
+    labels = torch.arange(n_cls).repeat_interleave(per)
+    hits = torch.rand(n_cls * per, generator=g) < 0.6
+    predicted = torch.where(hits, labels, (labels + 1) % n_cls)  # right exactly where `hits` says
+    feats = torch.nn.functional.one_hot(predicted, n_cls).float()
+    pc = per_class_accuracy(feats, torch.eye(n_cls), labels)
+    counts = hits.view(n_cls, per).sum(1)
+    assert pc.dtype == torch.float64 and torch.equal(pc, counts.double() / per)
+    perm = torch.randperm(n_cls, generator=g)  # the same counts summed in another order
+    m1, m2 = float(pc.mean()), float(pc[perm].mean())
+    assert abs(m1 - m2) <= TIE_TOL and abs(m1 - int(counts.sum()) / (n_cls * per)) <= 1e-15
+    assert 1 / (n_cls * per) > 1e6 * TIE_TOL  # one image apart is never a tie
 
 
 def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_failing_trials(tiny_clip, tiny_world):

@@ -188,3 +188,32 @@ def test_ill_formed_concept_target_is_refused_with_the_fix(run):
     proc = smk(run, "results/models/report.html", "--cores", "1", check=False)  # a folder of the workflow's own
     assert proc.returncode != 0 and not (run / "results/models/report.html").exists()
     assert "concept name 'models' is reserved" in (run / "results/logs/rejected/models.log").read_text()
+
+
+def test_one_and_two_threads_per_job_make_the_same_choice_and_metrics(run, tmp_path):
+    """Another thread count changes the order of float sums, so the bits of every model after training;
+    the search decides on counts of images, so the layer, the step and the metrics stay the same."""
+    import shutil
+
+    work = tmp_path / "one_thread"
+    shutil.copytree(run, work, symlinks=True)
+    shutil.rmtree(work / "results")  # the world and the shards stay: they are written by code without threads
+    smk(work, "results/elon_musk/report.html", "--cores", "1")  # every job gets min(threads, cores) = 1 thread
+    two, one = (json.loads((w / "results/elon_musk/selection.json").read_text()) for w in (run, work))
+    assert (one["layer"], one["rho"], one["n_meeting_criterion"]) == (two["layer"], two["rho"], two["n_meeting_criterion"])
+    assert one["layers_searched"] == two["layers_searched"]
+
+    def numbers(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(numbers(v, f"{prefix}{k}."))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[prefix + k] = v
+        return out
+
+    m1, m2 = (numbers(json.loads((w / "results/elon_musk/metrics.json").read_text())) for w in (work, run))
+    assert m1.keys() == m2.keys() and len(m1) > 20
+    assert max(abs(m1[k] - m2[k]) for k in m1) <= 1e-6, {k: (m1[k], m2[k]) for k in m1 if abs(m1[k] - m2[k]) > 1e-6}
+    s1, s2 = (numbers(json.loads((w / "results/elon_musk/selection.json").read_text())) for w in (work, run))
+    assert max(abs(s1[k] - s2[k]) for k in s1 if k.startswith("metrics_search")) <= 1e-6

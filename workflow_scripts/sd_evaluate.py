@@ -65,6 +65,8 @@ write_json(snakemake.output.metrics, {
     "sampler": {"scheduler": type(pipe.scheduler).__name__, "steps": cfg["steps"], "guidance": cfg["guidance"],
                 "noise_seed": e["seed"], "dtype": cfg["dtype"], "resolution": D.sd_size(pipe)},
     "identities": subjects.identities, "objects": subjects.objects, "diffusion_model": cfg["model"],
-    "train": {k: info[k] for k in ("train_seconds", "steps_done", "final_loss_ema", "parameters")} if info else None,
+    "train": ({k: info.get(k) for k in ("train_seconds", "steps_done", "final_loss_ema", "parameters", "time_limited",
+                                         "stopped_by_time_budget", "max_minutes")} | {"steps": info["train"]["steps"]}
+              if info else None),
     "versions": versions(),
 })

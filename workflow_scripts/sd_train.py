@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from slug import diffusion as D
+from slug.budget import TimeBudget
 from slug.hf_clip import clip_tokenizer, convert_text_tower
 from slug.io import atomic_path, write_json
 from slug.models import load_model, pick_device
@@ -33,9 +34,11 @@ encoder, tokenizer = convert_text_tower(bundle.model).to(device), clip_tokenizer
 torch.manual_seed(p.seed)
 unet = D.demo_unet(encoder.config.hidden_size, cfg["resolution"], tr["channels"]).to(device)
 log.info("UNet2DConditionModel: %d parameters", sum(q.numel() for q in unet.parameters()))
+budget = TimeBudget(tr["max_minutes"], "diffusion.train.max_minutes", "diffusion.train.steps", tr["steps"],
+                    stop=tr["time_limited"], stop_setting="diffusion.train.time_limited")
 t0 = time.time()
 logs = D.train_demo_unet(unet, encoder, tokenizer, images, captions, steps=tr["steps"], batch_size=tr["batch_size"],
-                         lr=tr["lr"], cond_dropout=tr["cond_dropout"], seed=p.seed, max_minutes=tr["max_minutes"])
+                         lr=tr["lr"], cond_dropout=tr["cond_dropout"], seed=p.seed, budget=budget)
 seconds = time.time() - t0
 log.info("trained %d steps in %.1fs, final loss (EMA) %.4f", logs[-1]["step"] + 1, seconds, logs[-1]["loss_ema"])
 
@@ -49,7 +52,7 @@ with atomic_path(snakemake.output.loss) as t:
     pd.DataFrame(logs).to_csv(t, sep="\t", index=False, float_format="%.6g")
 write_json(snakemake.output.info, {
     "identities": subjects.identities, "objects": subjects.objects, "resolution": cfg["resolution"],
-    "train": tr, "steps_done": logs[-1]["step"] + 1, "stopped_by_time_budget": logs[-1]["step"] + 1 < tr["steps"],
+    "train": tr, "steps_done": logs[-1]["step"] + 1, **budget.record(),
     "final_loss_ema": logs[-1]["loss_ema"], "train_seconds": round(seconds, 1), "threads": snakemake.threads,
     "parameters": sum(q.numel() for q in unet.parameters()), "text_encoder": p.model, "context_length": ctx,
     "seed": p.seed, "versions": versions(),
