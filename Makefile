@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo demo-sd test test-slurm bench bench-gpu lint dag clean clean-results
+.PHONY: install demo demo-sd test test-fast test-slurm bench bench-gpu lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ demo-sd: $(STAMP)
 
 ## test: the test suite (unit tests + real Snakemake runs on a tiny world)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
+
+## test-fast: the unit tests only (no Snakemake runs), for the edit loop
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 ## test-slurm: the workflow through profiles/slurm on a real one-node SLURM cluster started here
 ## (as root: installs slurm-wlm and munge when missing, stops the daemons it started; see .ci/slurm/)
@@ -46,8 +50,11 @@ bench: $(STAMP)
 bench-gpu: $(STAMP)
 	PYTHON=$(abspath $(BIN))/python benchmarks/gpu.sh
 
+## lint: Snakemake's linter, ruff (pyproject.toml) and snakefmt's check of Snakefile and rules/
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules/
 
 dag: $(STAMP)
 	$(BIN)/snakemake results/elon_musk/report.html --dag

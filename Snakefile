@@ -51,7 +51,9 @@ onerror:
         df = write_summary(CONCEPTS, "results/summary.tsv", "results/summary.html")
         failed = failed_concepts(df)
         if failed:
-            print(f"results/summary.tsv lists the concepts that failed ({', '.join(failed)}; their logs are under "
-                  "results/logs/<concept>/).")
+            print(
+                f"results/summary.tsv lists the concepts that failed ({', '.join(failed)}; their logs are under "
+                "results/logs/<concept>/)."
+            )
     except Exception as exc:  # the summary must never hide the original error
         print(f"could not write results/summary.tsv: {exc}")

@@ -7,7 +7,8 @@ the cost does not depend on the weights) on one synthetic batch of real size (22
   retain  = ``slug.gradients.retain_gradient`` over the same batches (contrastive loss, candidates only);
   forget  = ``slug.gradients.forget_gradient`` over the same batches (matched cosine, candidates only).
 Throughput = pairs per second, best of ``--repeats`` rounds (the passes interleaved), after a warm-up on
-two pairs (one full batch on a GPU). Each pass runs in its own process so its peak memory (max RSS on the CPU; ``torch.cuda.max_memory_allocated`` on a GPU) is its own.
+two pairs (one full batch on a GPU). Each pass runs in its own process so its peak memory (max RSS on the
+CPU; ``torch.cuda.max_memory_allocated`` on a GPU) is its own.
 Also writes the candidate-only gradient file and compares its size with a full-model gradient file.
 Usage: python benchmarks/grad_pass.py [--arch ViT-B-32-quickgelu] [--batch 16] [--batches 2] [--device auto]
 """

@@ -64,7 +64,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     print(f"bytes held: float {fb / 2**20:.1f} MiB, uint8 {store.nbytes / 2**20:.1f} MiB, ratio {fb / store.nbytes:.2f}")
     print(f"load: uint8 {t_store:.2f} s, float {t_float:.2f} s, ratio {t_store / t_float:.3f}")
-    print(f"encode all (best of {args.repeats}): uint8 {e_store:.2f} s, float {e_float:.2f} s, ratio {e_store / e_float:.3f} "
+    print(f"encode all (best of {args.repeats}): uint8 {e_store:.2f} s, float {e_float:.2f} s, "
+          f"ratio {e_store / e_float:.3f} "
           "(features identical)")
 
 

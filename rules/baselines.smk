@@ -5,8 +5,11 @@ BASELINES = config["baselines"]["methods"]
 SLUG_STAGES = ["forget_gradient", "rank_layers", "search_step", "unlearn"]
 
 
+from slug.baselines import METHODS  # noqa: E402  (the registry: the schema's enum and the scripts read it too)
+
+
 wildcard_constraints:
-    method="|".join(["ft", "ga", "gaft", "salun", "ssd"]),
+    method="|".join(METHODS),
 
 
 rule baseline:
@@ -23,6 +26,13 @@ rule baseline:
         "results/logs/{concept}/baseline_{method}.log",
     benchmark:
         "results/benchmarks/{concept}/baseline_{method}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         concept=concept_info,
         model=model_params(),
@@ -34,13 +44,6 @@ rule baseline:
         imagenet_dir=IMAGENET,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/baseline.py"
 
@@ -78,17 +81,17 @@ rule compare_methods:
         "results/logs/{concept}/compare_methods.log",
     benchmark:
         "results/benchmarks/{concept}/compare_methods.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         concept=concept_info,
         methods=BASELINES,
         slug_stages=SLUG_STAGES,
         batch_size=config["gradients"]["batch_size"],
         retain_max_samples=config["gradients"]["retain_max_samples"],
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/compare.py"
 
@@ -104,14 +107,14 @@ rule comparison_report:
         "results/logs/comparison_report.log",
     benchmark:
         "results/benchmarks/comparison_report.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         concepts=config["comparison"]["concepts"],
         criterion=config["search"]["criterion"],
         baselines=config["baselines"],
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/comparison_report.py"

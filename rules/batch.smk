@@ -14,13 +14,13 @@ rule summary:
         "results/logs/summary.log",
     benchmark:
         "results/benchmarks/summary.tsv"
-    params:
-        concepts=CONCEPTS,
-        root=lambda wildcards, output: os.path.dirname(output.table),
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        CONDA_ENV
+    params:
+        concepts=CONCEPTS,
+        root=lambda wildcards, output: os.path.dirname(output.table),
     script:
         f"{SCRIPTS}/summary.py"

@@ -95,12 +95,6 @@ def concept_info(wildcards):
 
 def baseline_hparams(wildcards):
     """One baseline's hyperparameters: its own section over the shared ones (rules/baselines.smk)."""
-    b = config["baselines"]
-    own = b.get(wildcards.method, {})
-    hp = {"lr": own.get("lr") or b["lr"], "max_epochs": b["max_epochs"], "batch_size": b["batch_size"],
-          "weight_decay": b["weight_decay"]}
-    if wildcards.method == "salun":
-        hp["salun_fraction"] = own["fraction"]
-    if wildcards.method == "ssd":
-        hp.update(ssd_alpha=own["alpha"], ssd_lambda_max=own["lambda_max"], ssd_lambda_min=own["lambda_min"])
-    return hp
+    from slug.baselines import hparams
+
+    return hparams(config["baselines"], wildcards.method)

@@ -19,62 +19,65 @@ if "world" in config:
             "results/logs/world.log",
         benchmark:
             "results/benchmarks/world.tsv"
-        params:
-            world=config["world"],
-            seed=config["seed"],
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=4000,
             runtime=30,
-        conda:
-            CONDA_ENV
+        params:
+            world=config["world"],
+            seed=config["seed"],
         script:
             f"{SCRIPTS}/world.py"
 
 else:
 
     rule laion_metadata:
-        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         output:
             config["data"]["laion_parquet"],
         log:
             "results/logs/laion_metadata.log",
         benchmark:
             "results/benchmarks/laion_metadata.tsv"
-        params:
-            url=config["data"].get("laion_parquet_url", ""),
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=2000,
             runtime=60,
-        conda:
-            CONDA_ENV
+        params:
+            url=config["data"].get("laion_parquet_url", ""),
         script:
             f"{SCRIPTS}/fetch_metadata.py"
 
     # One rule per access-restricted file: a job's outputs are deleted before it runs, so one rule with
     # all three outputs would delete the files a person had already put in place when one is missing.
-    for i, external_file in enumerate([f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt",
-                                       *config["data"]["nonmember_shards"]]):
+    for i, external_file in enumerate(
+        [f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt", *config["data"]["nonmember_shards"]]
+    ):
 
         rule:
             # CelebA, ImageNet and CC3M are distributed on request: this rule only checks for them.
             name:
                 f"external_dataset_{i}"
-            localrule: True  # a check: runs where Snakemake runs, not as a cluster job
             output:
                 external_file,
             log:
                 f"results/logs/external_dataset/{i}.log",
             benchmark:
                 f"results/benchmarks/external_dataset/{i}.tsv"
-            params:
-                where=(f"CelebA: put img_align_celeba/, list_identity_celeba.txt ('image_id identity_name' lines after "
-                       f"two header lines) and frequent_celebs.txt under {CELEBA}/.\nImageNet: put val/<wnid>/*.JPEG "
-                       f"and LOC_synset_mapping.txt under {IMAGENET}/.\nCC3M: download one shard with img2dataset "
-                       "(output_format webdataset) to the nonmember_shards path."),
+            localrule: True  # a check: runs where Snakemake runs, not as a cluster job
+            conda:
+                CONDA_ENV
             resources:
                 mem_mb=1000,
                 runtime=10,
-            conda:
-                CONDA_ENV
+            params:
+                where=(
+                    f"CelebA: put img_align_celeba/, list_identity_celeba.txt ('image_id identity_name' lines after "
+                    f"two header lines) and frequent_celebs.txt under {CELEBA}/.\nImageNet: put val/<wnid>/*.JPEG "
+                    f"and LOC_synset_mapping.txt under {IMAGENET}/.\nCC3M: download one shard with img2dataset "
+                    "(output_format webdataset) to the nonmember_shards path."
+                ),
             script:
                 f"{SCRIPTS}/external_dataset.py"

@@ -13,17 +13,21 @@ SD_MODEL_INPUTS = (
     if SD_DEMO
     else {"pipeline": f"{SD['pipeline_dir']}/model_index.json"}
 )
+# What the search and the evaluation read; a concept's SD jobs do not depend on the other concepts
+# (the demo's generator subjects come from train.json, a real pipeline's from diffusion.identities).
 SD_PARAMS = {
     "diffusion": SD,
     "model": model_params(),
     "seed": config["seed"],
     "device": config["device"],
-    "concept_names": [display_name(c, config["concepts"]) for c in CONCEPTS],
 }
 SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
 # The report's Stable Diffusion section inputs (none unless diffusion.enabled), used by rules/report.smk.
 SD_REPORT_INPUTS = (
-    {"sd_metrics": "results/{concept}/sd/sd_metrics.json", **{f"sd_{g}": f"results/{{concept}}/sd/{g}.png" for g in SD_GRIDS}}
+    {
+        "sd_metrics": "results/{concept}/sd/sd_metrics.json",
+        **{f"sd_{g}": f"results/{{concept}}/sd/{g}.png" for g in SD_GRIDS},
+    }
     if SD["enabled"]
     else {}
 )
@@ -43,23 +47,24 @@ if SD_DEMO:
             "results/logs/sd/{model}/sd_train.log",
         benchmark:
             "results/benchmarks/sd/{model}/sd_train.tsv"
-        params:
-            # only what training reads, so a search or evaluation setting does not retrain the UNet
-            **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
+        conda:
+            CONDA_ENV
         threads: 2
         resources:
             mem_mb=4000,
             runtime=30,
             gpu=int(config["device"] != "cpu"),
-        conda:
-            CONDA_ENV
+        params:
+            # only what training reads, so a search or evaluation setting does not retrain the UNet
+            **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
+            # the generator's subjects: every concept first (the demo UNet must be able to draw each)
+            concept_names=[display_name(c, config["concepts"]) for c in CONCEPTS],
         script:
             f"{SCRIPTS}/sd_train.py"
 
 else:
 
     rule sd_external_model:
-        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
         # Real Stable Diffusion weights are a licensed download: this rule only checks for them.
         output:
             f"{SD['pipeline_dir']}/model_index.json",
@@ -67,14 +72,15 @@ else:
             "results/logs/sd/external_model.log",
         benchmark:
             "results/benchmarks/sd/external_model.tsv"
-        params:
-            model=SD["model"],
-            pipeline_dir=lambda wc, output: os.path.dirname(output[0]),
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=1000,
             runtime=10,
-        conda:
-            CONDA_ENV
+        params:
+            model=SD["model"],
+            pipeline_dir=lambda wc, output: os.path.dirname(output[0]),
         script:
             f"{SCRIPTS}/sd_external_model.py"
 
@@ -94,16 +100,16 @@ rule sd_search:
         "results/logs/{concept}/sd_search.log",
     benchmark:
         "results/benchmarks/{concept}/sd_search.tsv"
-    params:
-        **SD_PARAMS,
-        concept=concept_info,
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
         gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
+    params:
+        **SD_PARAMS,
+        concept=concept_info,
     script:
         f"{SCRIPTS}/sd_search.py"
 
@@ -124,15 +130,15 @@ rule sd_evaluate:
         "results/logs/{concept}/sd_evaluate.log",
     benchmark:
         "results/benchmarks/{concept}/sd_evaluate.tsv"
-    params:
-        **SD_PARAMS,
-        concept=concept_info,
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
         gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
+    params:
+        **SD_PARAMS,
+        concept=concept_info,
     script:
         f"{SCRIPTS}/sd_evaluate.py"

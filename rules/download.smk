@@ -12,6 +12,12 @@ rule download_shards:
         "results/logs/download_shards.log",
     benchmark:
         "results/benchmarks/download_shards.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["download"]["processes"]
+    resources:
+        mem_mb=4000,
+        runtime=600,
     params:
         # only what changes the shards: worker counts, the timeout and the failure bound are read
         # from the config by the script, so changing them does not re-download (LAION URLs rot)
@@ -19,11 +25,5 @@ rule download_shards:
         num_shards=NUM_SHARDS,
         image_size=config["download"]["image_size"],
         samples_per_shard=config["download"]["samples_per_shard"],
-    threads: config["download"]["processes"]
-    resources:
-        mem_mb=4000,
-        runtime=600,
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/download_shards.py"

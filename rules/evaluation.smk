@@ -15,6 +15,13 @@ rule evaluate:
         "results/logs/{concept}/evaluate.log",
     benchmark:
         "results/benchmarks/{concept}/evaluate.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         concept=concept_info,
         model=model_params(),
@@ -23,12 +30,5 @@ rule evaluate:
         imagenet_dir=IMAGENET,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/evaluate.py"

@@ -12,19 +12,19 @@ rule retain_gradient:
         "results/logs/retain_gradient/{model}.log",
     benchmark:
         "results/benchmarks/retain_gradient/{model}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         model=model_params(),
         batch_size=config["gradients"]["batch_size"],
         max_samples=config["gradients"]["retain_max_samples"],
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/gradients.py"
 
@@ -39,18 +39,18 @@ rule forget_gradient:
         "results/logs/{concept}/forget_gradient.log",
     benchmark:
         "results/benchmarks/{concept}/forget_gradient.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         model=model_params(),
         batch_size=config["gradients"]["batch_size"],
         max_samples=None,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/gradients.py"

@@ -27,6 +27,13 @@ rule joint_unlearn_and_evaluate:
         "results/logs/joint/{joint_set}.log",
     benchmark:
         "results/benchmarks/joint/{joint_set}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=30,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         concepts=lambda wc: JOINT[wc.joint_set],
         names=lambda wc: {c: display_name(c, config["concepts"]) for c in JOINT[wc.joint_set]},
@@ -38,12 +45,5 @@ rule joint_unlearn_and_evaluate:
         imagenet_dir=IMAGENET,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=30,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/joint.py"

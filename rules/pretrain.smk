@@ -14,18 +14,18 @@ rule pretrain:
         "results/logs/pretrain/{model}.log",
     benchmark:
         "results/benchmarks/pretrain/{model}.tsv"
-    params:
-        arch=config["model"]["arch"],
-        train=config["pretrain"],
-        seed=config["seed"],
-        device=config["device"],
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=6000,
         runtime=60,
         gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
+    params:
+        arch=config["model"]["arch"],
+        train=config["pretrain"],
+        seed=config["seed"],
+        device=config["device"],
     script:
         f"{SCRIPTS}/pretrain.py"
 
@@ -43,16 +43,16 @@ if config["model"]["pretrained"] != "train" and not is_local_checkpoint(config["
             "results/logs/fetch_pretrained/{model}.log",
         benchmark:
             "results/benchmarks/fetch_pretrained/{model}.tsv"
+        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=8000,  # ViT-H-14 (SD 2.1's text encoder) in fp32 and its saved copy
+            runtime=60,
         params:
             arch=config["model"]["arch"],
             tag=config["model"]["pretrained"],
             cache_dir=config["model"]["cache_dir"],
-        localrule: True  # a check or a download: runs where Snakemake runs, not as a cluster job
-        resources:
-            mem_mb=8000,  # ViT-H-14 (SD 2.1's text encoder) in fp32 and its saved copy
-            runtime=60,
-        conda:
-            CONDA_ENV
         script:
             f"{SCRIPTS}/fetch_pretrained.py"
 
@@ -69,6 +69,13 @@ rule zeroshot:
         "results/logs/zeroshot/{model}.log",
     benchmark:
         "results/benchmarks/zeroshot/{model}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         model=model_params(),
         caps=eval_caps("evaluation"),
@@ -76,12 +83,5 @@ rule zeroshot:
         imagenet_dir=IMAGENET,
         device=config["device"],
         seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/zeroshot.py"

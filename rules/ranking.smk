@@ -14,13 +14,13 @@ rule rank_layers:
         "results/logs/{concept}/rank_layers.log",
     benchmark:
         "results/benchmarks/{concept}/rank_layers.tsv"
-    params:
-        model=model_params(),
-        include_layernorm=config["ranking"]["include_layernorm"],
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        CONDA_ENV
+    params:
+        model=model_params(),
+        include_layernorm=config["ranking"]["include_layernorm"],
     script:
         f"{SCRIPTS}/rank_layers.py"

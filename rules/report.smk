@@ -5,6 +5,7 @@ STAGES = ["curate_forget_set", "forget_gradient", "rank_layers", "search_step", 
 
 rule report:
     input:
+        **SD_REPORT_INPUTS,  # rules/diffusion.smk: none unless diffusion.enabled
         metrics="results/{concept}/metrics.json",
         selection="results/{concept}/selection.json",
         trials="results/{concept}/search.tsv",
@@ -16,21 +17,20 @@ rule report:
         benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=STAGES),
         retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
         zeroshot=f"results/models/{MODEL}/zeroshot.json",
-        **SD_REPORT_INPUTS,  # rules/diffusion.smk: none unless diffusion.enabled
     output:
         "results/{concept}/report.html",
     log:
         "results/logs/{concept}/report.log",
     benchmark:
         "results/benchmarks/{concept}/report.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         concept=concept_info,
         config=config,
         stages=STAGES,
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/report.py"

@@ -14,6 +14,13 @@ rule search_step:
         "results/logs/{concept}/search_step.log",
     benchmark:
         "results/benchmarks/{concept}/search_step.tsv"
+    conda:
+        CONDA_ENV
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
     params:
         concept=concept_info,
         model=model_params(),
@@ -22,12 +29,5 @@ rule search_step:
         imagenet_dir=IMAGENET,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/search.py"

@@ -14,12 +14,12 @@ rule unlearn:
         "results/logs/{concept}/unlearn.log",
     benchmark:
         "results/benchmarks/{concept}/unlearn.tsv"
-    params:
-        model=model_params(),
+    conda:
+        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        CONDA_ENV
+    params:
+        model=model_params(),
     script:
         f"{SCRIPTS}/unlearn.py"

@@ -38,6 +38,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from slug.config import schema_default
 from slug.pretrain import param_groups  # the reference's AdamW groups, shared with pretraining
 
 METHODS: tuple[str, ...] = ("ft", "ga", "gaft", "salun", "ssd")
@@ -45,16 +46,17 @@ METHODS: tuple[str, ...] = ("ft", "ga", "gaft", "salun", "ssd")
 
 @dataclass
 class BaselineConfig:
-    """Hyperparameters. Defaults are the paper's (``run_clip_comparison.sh``): lr 1e-7, 10 epochs, batch 32."""
+    """Hyperparameters. Defaults are the schema's, the paper's values (``run_clip_comparison.sh``:
+    lr 1e-7, 10 epochs, batch 32)."""
 
-    lr: float = 1e-7
-    max_epochs: int = 10
-    batch_size: int = 32
-    weight_decay: float = 0.1
-    salun_fraction: float = 0.5
-    ssd_alpha: float = 10.0
-    ssd_lambda_max: float = 5.0
-    ssd_lambda_min: float = 0.1
+    lr: float = schema_default("baselines", "lr")
+    max_epochs: int = schema_default("baselines", "max_epochs")
+    batch_size: int = schema_default("baselines", "batch_size")
+    weight_decay: float = schema_default("baselines", "weight_decay")
+    salun_fraction: float = schema_default("baselines", "salun", "fraction")
+    ssd_alpha: float = schema_default("baselines", "ssd", "alpha")
+    ssd_lambda_max: float = schema_default("baselines", "ssd", "lambda_max")
+    ssd_lambda_min: float = schema_default("baselines", "ssd", "lambda_min")
     seed: int = 0
 
     def __post_init__(self):
@@ -64,6 +66,21 @@ class BaselineConfig:
             raise ValueError(f"baselines.salun.fraction must be in (0, 1], got {self.salun_fraction}")
         if not 0 < self.ssd_lambda_min <= self.ssd_lambda_max:
             raise ValueError("baselines.ssd: need 0 < lambda_min <= lambda_max")
+
+
+def hparams(section: dict, method: str) -> dict:
+    """One method's ``BaselineConfig`` fields from the config's ``baselines`` section (defaults filled):
+    the method's own ``lr`` over the shared one, and its own settings."""
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}: choose from {', '.join(METHODS)}")
+    own = section.get(method, {})
+    hp = {"lr": own.get("lr") or section["lr"], "max_epochs": section["max_epochs"],
+          "batch_size": section["batch_size"], "weight_decay": section["weight_decay"]}
+    if method == "salun":
+        hp["salun_fraction"] = own["fraction"]
+    if method == "ssd":
+        hp.update(ssd_alpha=own["alpha"], ssd_lambda_max=own["lambda_max"], ssd_lambda_min=own["lambda_min"])
+    return hp
 
 
 @dataclass

@@ -71,5 +71,5 @@ class TimeBudget:
 
     def record(self) -> dict:
         """What the stage's record says of the budget."""
-        return {"max_minutes": self.minutes, "time_limited": self.stop, "stopped_by_time_budget": self.stopped_at is not None,
-                "stopped_at": self.stopped_at}
+        return {"max_minutes": self.minutes, "time_limited": self.stop,
+                "stopped_by_time_budget": self.stopped_at is not None, "stopped_at": self.stopped_at}

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from slug.io import atomic_path, atomic_write_text, read_json
+from slug.report import CSS
 
 METRICS = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean", "mia_std")
 PCT = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "retain_id_drop", "objects_drop",
@@ -126,13 +127,6 @@ def summary_rows(concepts: Sequence[str], root: str | Path = "results",
 # HTML (self-contained; pandas escapes cell text)
 # ------------------------------------------------------------------------------------------
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em} th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f3f3f3} img{max-width:100%;border:1px solid #eee} .muted{color:#666;font-size:.9em}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:1em} .bad{color:#b3261e;font-weight:600}
-"""
 
 
 def format_table(df: pd.DataFrame) -> str:

@@ -31,6 +31,26 @@ def bundled_arch_config(arch: str) -> Path | None:
     return path if path.exists() else None
 
 
+def schema_default(*path: str) -> Any:
+    """The schema's default of one config key, e.g. ``schema_default("pretrain", "epochs")``: the one
+    source of every default (the library's dataclasses read theirs from here)."""
+    node = _schema()
+    for key in path:
+        node = node["properties"][key]
+    if "default" not in node:
+        raise KeyError(f"configs/schema.yaml has no default for {'.'.join(path)}")
+    return copy.deepcopy(node["default"])
+
+
+_SCHEMA_CACHE: dict = {}
+
+
+def _schema() -> dict:
+    if not _SCHEMA_CACHE:
+        _SCHEMA_CACHE.update(load_yaml(SCHEMA_PATH))
+    return _SCHEMA_CACHE
+
+
 class ConfigError(ValueError):
     """A config value is missing or out of range; the message names the key and what is allowed."""
 
@@ -123,7 +143,12 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    from slug.baselines import METHODS
     from slug.curation import RESERVED_IDS
+
+    unknown = [m for m in cfg["baselines"]["methods"] if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"config key 'baselines.methods': unknown method(s) {unknown}: choose from {', '.join(METHODS)}")
 
     named = [(f"concepts.{c}", c) for c in cfg["concepts"]]
     named += [("comparison.concepts", c) for c in cfg.get("comparison", {}).get("concepts", [])]
@@ -147,7 +172,8 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
             given = data[key]
             if (os.path.normpath(given) if isinstance(given, str) else [os.path.normpath(x) for x in given]) != expected:
                 raise ConfigError(f"config key 'data.{key}': the demo world writes {expected!r} (the layout beside "
-                                  f"data.laion_parquet); set it to that, or move the world by changing laion_parquet's folder")
+                                  "data.laion_parquet); set it to that, or move the world by changing "
+                                  "laion_parquet's folder")
     return _sorted(cfg)
 
 

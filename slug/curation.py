@@ -94,7 +94,8 @@ def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) 
             src = json.loads(meta) if meta else {}
             res.samples.append({"__key__": f"{len(res.samples):06d}", ext: img, "txt": caption,
                                 "json": {"source_shard": Path(shard).name, "source_key": key,
-                                         "sha256": digest, **{k: v for k, v in src.items() if k in ("url", "caption", "SAMPLE_ID")}}})
+                                         "sha256": digest,
+                                         **{k: v for k, v in src.items() if k in ("url", "caption", "SAMPLE_ID")}}})
     return res
 
 

@@ -44,7 +44,8 @@ def check_shard(path: str | Path) -> None:
             members = tf.getmembers()
     except (tarfile.TarError, EOFError, OSError) as e:
         detail = " ".join(str(e).split())
-        raise ValueError(f"shard {path} is truncated or corrupt ({detail}): delete it and re-run the download rule") from None
+        raise ValueError(f"shard {path} is truncated or corrupt ({detail}): delete it and re-run the download "
+                         "rule") from None
     if not any(m.name.rsplit(".", 1)[-1].lower() in IMAGE_EXTS for m in members):
         raise ValueError(f"shard {path} holds no images: delete it and re-run the download rule")
 

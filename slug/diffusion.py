@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -325,8 +325,7 @@ def recognition_metrics(ps: PromptSet, predictions: Sequence[str], subjects: Sub
     kinds = np.array(ps.kinds)
     subj = np.array(ps.subjects)
     per = {s: float(hit[subj == s].mean()) for s in dict.fromkeys(ps.subjects)}
-    ids = [s for s, k in zip(dict.fromkeys(ps.subjects), [ps.kinds[ps.subjects.index(s)] for s in dict.fromkeys(ps.subjects)])
-           if k == "identity"]
+    ids = [s for s in dict.fromkeys(ps.subjects) if ps.kinds[ps.subjects.index(s)] == "identity"]
     objs = [s for s in dict.fromkeys(ps.subjects) if ps.kinds[ps.subjects.index(s)] == "object"]
     target = float(hit[kinds == "target"].mean())
     return {
@@ -351,9 +350,10 @@ class GenerationEvaluator:
         self.pipe, self.rec, self.ps = pipe, recogniser, ps
         self.noise = fixed_noise(pipe, len(ps), seed)
         self.steps, self.guidance, self.clip_skip = steps, guidance, clip_skip
-        self.last_images: torch.Tensor | None = None
 
-    def evaluate(self, edits: dict[str, torch.Tensor]) -> dict:
+    def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict:
+        """Every metric of one generation pass (``forget_only`` changes nothing: the target's prompts and
+        the others' are generated together)."""
         from slug.hf_clip import apply_text_edit, restore
 
         originals = apply_text_edit(self.pipe, edits, self.clip_skip) if edits else {}
@@ -361,7 +361,6 @@ class GenerationEvaluator:
             imgs = generate(self.pipe, self.ps.prompts, self.noise, self.steps, self.guidance, clip_skip=self.clip_skip)
         finally:
             restore(self.pipe, originals)
-        self.last_images = imgs
         m = recognition_metrics(self.ps, self.rec.predict(imgs, self.ps.kinds), self.rec.subjects)
         return m
 
@@ -409,12 +408,6 @@ def recognition_checks(before: dict, after: dict, chance: float) -> dict[str, bo
         "identities_within_10pt": abs(after["retain_id_top1"] - before["retain_id_top1"]) <= 0.10,
         "objects_within_10pt": abs(after["objects_top1"] - before["objects_top1"]) <= 0.10,
     }
-
-
-def timed(fn: Callable, *a, **kw):
-    t0 = time.time()
-    r = fn(*a, **kw)
-    return r, time.time() - t0
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ def check_metadata(parquet: str | Path, url_col: str = "URL", caption_col: str =
     missing = [c for c in (url_col, caption_col) if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing} (has {list(df.columns)[:10]}); a LAION-style "
-                         f"metadata parquet needs a '{url_col}' column of image URLs and a '{caption_col}' column of captions")
+                         f"metadata parquet needs a '{url_col}' column of image URLs and a '{caption_col}' "
+                         "column of captions")
     if len(df) == 0:
         raise ValueError(f"{path}: no rows")
     return df

@@ -9,8 +9,9 @@ Conventions (one for every model; the reference mixes signs, see slug-method.md 
   each batch's mean-loss gradient weighted by its batch size and the sum divided by N.
 
 Each batch's loss is weighted by its size over N and its gradient accumulated in fp32 (in place in
-``.grad`` for fp32 weights), so the result is the exact (batch-size weighted) mean whatever the batch size. Only the *candidate* tensors (those layer
-ranking may pick) require grad and are stored, which also skips the costly token-embedding grad.
+``.grad`` for fp32 weights), so the result is the exact (batch-size weighted) mean whatever the batch
+size. Only the *candidate* tensors (those layer ranking may pick) require grad and are stored, which
+also skips the costly token-embedding grad.
 """
 
 from __future__ import annotations

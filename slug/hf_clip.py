@@ -206,7 +206,8 @@ def check_edit(edits: dict[str, torch.Tensor], text_encoder, clip_skip: int | No
 
 
 @torch.no_grad()
-def apply_text_edit(pipe_or_encoder, edits: dict[str, torch.Tensor], clip_skip: int | None = None) -> dict[str, torch.Tensor]:
+def apply_text_edit(pipe_or_encoder, edits: dict[str, torch.Tensor],
+                    clip_skip: int | None = None) -> dict[str, torch.Tensor]:
     """Add an open_clip-named edit ``{name: delta}`` to a pipeline's ``text_encoder`` (or an encoder) in place.
 
     Returns the original tensors (HF names) so that :func:`restore` can undo the edit.
@@ -240,6 +241,16 @@ def max_weight_difference(model: torch.nn.Module, text_encoder, names: list[str]
     params = dict(text_encoder.named_parameters())
     hf = {_resolve(params, k): v for k, v in hf.items()}
     return max(float((params[k].detach().float().cpu() - v.detach().float().cpu()).abs().max()) for k, v in hf.items())
+
+
+def check_same_text_tower(model: torch.nn.Module, text_encoder, names: list[str], dtype: str, model_name: str) -> None:
+    """Refuse a pipeline whose text encoder is not the gradient model's text tower on ``names``
+    (tolerance 1e-2 for a float16 pipeline, else 1e-5)."""
+    diff = max_weight_difference(model, text_encoder, names)
+    if diff > (1e-2 if dtype == "float16" else 1e-5):
+        raise SystemExit(f"the pipeline's text encoder differs from the gradient model {model_name} on {names} (max "
+                         f"|diff| {diff:.3g}): the SLUG edit must be computed on the pipeline's own CLIP (set "
+                         "model.arch/pretrained to the text encoder of diffusion.model)")
 
 
 def clip_tokenizer(context_length: int = 77, pad_token: str = "!"):

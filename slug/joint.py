@@ -168,8 +168,8 @@ def joint_page(set_name: str, concepts: Sequence[str], names: dict[str, str], la
     notes = []
     if inter["shared_layers"]:
         notes.append("Concepts that chose the same layer (their updates add): "
-                     + "; ".join(f"<code>{html.escape(l)}</code>: {html.escape(', '.join(cs))}"
-                                 for l, cs in inter["shared_layers"].items()))
+                     + "; ".join(f"<code>{html.escape(layer)}</code>: {html.escape(', '.join(cs))}"
+                                 for layer, cs in inter["shared_layers"].items()))
     else:
         notes.append("Every concept chose a different layer, so the updates touch disjoint tensors; they still "
                      "interact through the forward pass.")
@@ -191,7 +191,8 @@ def joint_page(set_name: str, concepts: Sequence[str], names: dict[str, str], la
                                  "met jointly (test split)": inter["criterion_met_jointly_test_split"][c]}
                                 for c in concepts])
     body = [f"<p>Concepts: {html.escape(', '.join(names[c] for c in concepts))}. Each update was found by its own "
-            "SLUG search on the original model; the joint model adds them, θ' = θ + Σ<sub>k</sub> s<sub>k</sub>·Δ<sub>k</sub>, "
+            "SLUG search on the original model; the joint model adds them, "
+            "θ' = θ + Σ<sub>k</sub> s<sub>k</sub>·Δ<sub>k</sub>, "
             "with every s<sub>k</sub> = 1 unless the other updates pulled concept k back above the criterion (then "
             "s<sub>k</sub> is re-searched, doubling then bisecting, on the search split). "
             f"Criterion <code>{html.escape(criterion)}</code> (judged on the search split). "

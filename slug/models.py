@@ -245,8 +245,9 @@ def fetch_pretrained(arch: str, tag: str, cache_dir: str | None = None) -> tuple
             model = open_clip.create_model(arch, pretrained=tag, cache_dir=cache_dir)
     except RuntimeError as e:
         raise RuntimeError(f"{e}\nrule fetch_pretrained runs where Snakemake runs (not as a cluster job): that machine "
-                           "needs internet access, or open_clip's download cache filled beforehand (model.cache_dir; where that is "
-                           "null, ~/.cache/clip for URLs and HF_HOME for the Hugging Face hub)") from e
+                           "needs internet access, or open_clip's download cache filled beforehand "
+                           "(model.cache_dir; where that is null, ~/.cache/clip for URLs and HF_HOME for the Hugging "
+                           "Face hub)") from e
     source = {"arch": arch, "tag": tag, "url": cfg.get("url", ""), "hf_hub": cfg.get("hf_hub", ""),
               "preprocess": preprocess, "open_clip": getattr(open_clip, "__version__", "?")}
     return {k: v.detach() for k, v in model.state_dict().items()}, source

@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from slug.config import schema_default
+
 
 @dataclass
 class PretrainConfig:
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 100
+    """The config's ``pretrain`` section; defaults are the schema's (``configs/schema.yaml``)."""
+
+    epochs: int = schema_default("pretrain", "epochs")
+    batch_size: int = schema_default("pretrain", "batch_size")
+    lr: float = schema_default("pretrain", "lr")
+    weight_decay: float = schema_default("pretrain", "weight_decay")
+    warmup_steps: int = schema_default("pretrain", "warmup_steps")
     seed: int = 0
     hflip: bool = True
 

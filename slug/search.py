@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
@@ -51,7 +51,8 @@ class Criterion:
 
 
 SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, those whose retain identity "
-                  "and object top-1 each fell by at most max_retain_drop), maximise retain = (retain_id_top1 + objects_top1) / 2 on the "
+                  "and object top-1 each fell by at most max_retain_drop), maximise retain = "
+                  "(retain_id_top1 + objects_top1) / 2 on the "
                   "search split; ties go to the smaller rho; then, if search.rho_margin > 0, enlarge that step to "
                   "rho * (1 + rho_margin)")
 
@@ -215,3 +216,100 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
         return best, note
     best = best_with_ties(pool, [lambda t: -retain_score(t.metrics), lambda t: t.rho])
     return best, note
+
+
+# --------------------------------------------------------------------------------------------
+# The one driver every model family runs (CLIP, Stable Diffusion): search, choose, enlarge, record
+# --------------------------------------------------------------------------------------------
+
+
+class Evaluator(Protocol):
+    """What the driver needs of a model family: the metrics of the model with ``theta[name] += delta``
+    for each edit (restored afterwards), keyed as the criterion and ``RETAIN_KEYS``; ``forget_only``
+    may return only the ``forget_*`` metrics (a cheap first look at a trial)."""
+
+    def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict: ...
+
+    def baseline(self) -> dict: ...
+
+
+@dataclass
+class SearchOutcome:
+    """Every trial in order, the step taken, how it was chosen and the original model's metrics."""
+
+    trials: list[SearchTrial]
+    best: SearchTrial
+    note: dict
+    rho_threshold: float
+    baseline: dict
+
+
+def run_search(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
+               criterion: Criterion, baseline: dict, *, rho_start: float = 0.1, max_iter: int = 10,
+               rel_tol: float = 0.02, max_retain_drop: float | None = None, rho_margin: float = 0.0,
+               retain_on_fail: bool = True, progress: Callable[[str], None] | None = None) -> SearchOutcome:
+    """The per-layer search, the selection rule and the margin, for any evaluator.
+
+    An evaluator has ``evaluate(edits: {name: delta}, forget_only=False) -> metrics``; ``forget_only``
+    is only asked for when ``retain_on_fail`` is False. When nothing meets the criterion, the closest
+    trial is kept (flagged in the note) and, if its retain sets were skipped, evaluated fully.
+    """
+    trials = search_layers(evaluator, params, g_f, layers, criterion, rho_start, max_iter, rel_tol,
+                           progress=progress, retain_on_fail=retain_on_fail)
+    return choose(evaluator, params, g_f, trials, criterion, baseline, max_retain_drop, rho_margin)
+
+
+def choose(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], trials: list[SearchTrial],
+           criterion: Criterion, baseline: dict, max_retain_drop: float | None = None,
+           rho_margin: float = 0.0) -> SearchOutcome:
+    """The selection rule over ``trials``, then the margin (module docstring)."""
+    best, note = select_trial(trials, baseline, max_retain_drop, criterion.metric)
+    if any(math.isnan(best.metrics.get(k, 0.0)) for k in RETAIN_METRICS):  # nothing forgot: evaluate the closest fully
+        delta, _ = make_delta(params[best.layer].detach(), g_f[best.layer], best.rho)
+        best.metrics = evaluator.evaluate({best.layer: delta})
+    threshold = best.rho
+    if rho_margin > 0 and note["criterion_met"]:
+        best = with_margin(evaluator, params, g_f, best, criterion, rho_margin)
+        trials.append(best)
+    return SearchOutcome(trials, best, note, threshold, baseline)
+
+
+def given_edit_trial(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor],
+                     delta: dict[str, torch.Tensor], criterion: Criterion) -> SearchTrial:
+    """A single-layer edit computed elsewhere (e.g. the CLIP pipeline's own step), evaluated as a trial."""
+    from slug.gradients import tower_of
+
+    (name, d), = delta.items()
+    m = evaluator.evaluate(delta)
+    theta = params[name].detach().float()
+    rho = float(d.float().norm() / theta.norm())
+    return SearchTrial(name, tower_of(name), 0, rho, rho * float(theta.norm() / g_f[name].float().norm()),
+                       criterion(m), m)
+
+
+def _public(metrics: dict) -> dict:
+    """The scalar metrics (a family may keep per-subject details beside them)."""
+    return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+
+def selection_record(outcome: SearchOutcome, criterion: Criterion, layers: list[str], *,
+                     max_retain_drop: float | None, rho_margin: float) -> dict:
+    """The keys every family's ``selection.json`` shares (the scripts add provenance and their own)."""
+    best = outcome.best
+    return {
+        "layer": best.layer, "tower": best.tower, "rho": best.rho, "lambda": best.lam,
+        "rho_threshold": outcome.rho_threshold, "rho_margin": rho_margin,
+        "criterion": criterion.describe(), **outcome.note,
+        "selection_rule": SELECTION_RULE, "max_retain_drop": max_retain_drop,
+        "metrics_search_split": _public(best.metrics), "baseline_search_split": _public(outcome.baseline),
+        "retain_score": retain_score(best.metrics), "baseline_retain_score": retain_score(outcome.baseline),
+        "retain_drop": retain_drops(outcome.baseline, best.metrics),
+        "layers_searched": layers,
+    }
+
+
+def trials_table(trials: list[SearchTrial]):
+    """``search.tsv``'s rows: one per trial, scalar metrics only."""
+    import pandas as pd
+
+    return pd.DataFrame([_public(t.row()) for t in trials])

@@ -105,12 +105,12 @@ def make_identities(n: int, seed: int, min_trait_distance: int = 4) -> list[Iden
         raise ValueError(f"world.n_identities must be >= {len(BENCHMARK_IDENTITIES)}, got {n}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     names = list(BENCHMARK_IDENTITIES)
-    pool = [f"{f} {l}" for f, l in zip(rng.permutation(_FIRST), rng.permutation(_LAST))]
-    pool += [f"{f} {l}" for f, l in zip(rng.permutation(_FIRST), rng.permutation(_LAST)) if f"{f} {l}" not in pool]
+    pool = [f"{f} {s}" for f, s in zip(rng.permutation(_FIRST), rng.permutation(_LAST))]
+    pool += [f"{f} {s}" for f, s in zip(rng.permutation(_FIRST), rng.permutation(_LAST)) if f"{f} {s}" not in pool]
     if len(set(pool) | set(names)) < n:
         # Every other first x last combination, from a generator of its own so that the traits drawn
         # below (and any world of at most ~100 people) stay what they were.
-        rest = sorted({f"{f} {l}" for f in _FIRST for l in _LAST} - set(pool))
+        rest = sorted({f"{f} {s}" for f in _FIRST for s in _LAST} - set(pool))
         order = np.random.default_rng(np.random.SeedSequence([seed, 2])).permutation(len(rest))
         pool += [rest[i] for i in order]
     for candidate in pool:
@@ -621,7 +621,8 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
         for m in range(spec.celeba_per_identity):
             k += 1
             name = f"{k:06d}.jpg"
-            (celeba / "img_align_celeba" / name).write_bytes(_jpeg_bytes(draw_person(ident, _rng(spec.seed, 1, j, m), spec.image_size)))
+            img = draw_person(ident, _rng(spec.seed, 1, j, m), spec.image_size)
+            (celeba / "img_align_celeba" / name).write_bytes(_jpeg_bytes(img))
             lines.append(f"{name} {ident.name.replace(' ', '_')}")
     atomic_write_text(celeba / "list_identity_celeba.txt",
                       f"{len(lines)}\nimage_id identity_name\n" + "\n".join(lines) + "\n")
@@ -634,7 +635,8 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
         d = imnet / "val" / wnid
         d.mkdir(parents=True, exist_ok=True)
         for m in range(spec.imagenet_per_class):
-            (d / f"DEMO_val_{j:03d}{m:05d}.JPEG").write_bytes(_jpeg_bytes(draw_object(wnid, _rng(spec.seed, 2, j, m), spec.image_size)))
+            img = draw_object(wnid, _rng(spec.seed, 2, j, m), spec.image_size)
+            (d / f"DEMO_val_{j:03d}{m:05d}.JPEG").write_bytes(_jpeg_bytes(img))
         mapping.append(f"{wnid} {name}")
     atomic_write_text(imnet / "LOC_synset_mapping.txt", "\n".join(mapping) + "\n")
 
@@ -655,7 +657,8 @@ def write_wds_shard(path: Path, samples) -> int:
     n = 0
     # the compression follows the real name (webdataset would read it from the temporary one)
     compress = next((c for c in ("gz", "bz2", "xz") if str(path).endswith(c)), False)
-    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0, compress=compress) as sink:  # fixed mtime: reproducible bytes
+    # a fixed mtime: reproducible bytes
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0, compress=compress) as sink:
         for key, img, caption, meta in samples:
             jpg = img if isinstance(img, (bytes, bytearray)) else _jpeg_bytes(img)
             sink.write({"__key__": key, "jpg": jpg, "txt": caption, "json": meta})

@@ -52,12 +52,6 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
     return (logits.topk(k, dim=1).indices == labels[:, None]).any(1)
 
 
-def accuracy(features: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
-    if len(labels) == 0:
-        return float("nan")
-    return float(topk_correct(features @ classifier.T, labels, k).double().mean())
-
-
 def per_class_accuracy(features: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor,
                        k: int = 1) -> torch.Tensor:
     """Accuracy of each class [C] (NaN for classes without images), in float64.

@@ -74,7 +74,8 @@ def test_joint_unlearning_of_two_concepts_meets_the_criterion_for_both(batch_run
     assert inter["criterion_met_jointly"] == {"elon_musk": True, "jeff_bezos": True}
     # a concept whose plain-sum result missed the criterion got a larger scale (rescale_jointly's own test
     # in test_baselines.py checks the scales themselves)
-    assert {c for c, ok in inter["criterion_met_by_sum"].items() if not ok} <= {c for c, s in inter["scales"].items() if s > 1}
+    scaled = {c for c, s in inter["scales"].items() if s > 1}
+    assert {c for c, ok in inter["criterion_met_by_sum"].items() if not ok} <= scaled
     html = (work / "results/joint/pair/report.html").read_text()
     assert "Joint unlearning: pair" in html and "data:image/png;base64," in html
 

@@ -23,7 +23,8 @@ def test_shipped_configs_validate_and_get_defaults(demo):
 
 @pytest.mark.parametrize("path,value,expected", [
     (("search", "max_iter"), 0, r"config key 'search.max_iter': 0 is less than the minimum of 1 \(allowed: >= 1"),
-    (("search", "criterion", "metric"), "forget_top3", r"'search.criterion.metric'.*allowed: one of \['forget_top1', 'forget_top5'\]"),
+    (("search", "criterion", "metric"), "forget_top3",
+     r"'search.criterion.metric'.*allowed: one of \['forget_top1', 'forget_top5'\]"),
     (("seed",), "zero", r"config key 'seed': 'zero' is not of type 'integer'"),
     (("forget", "max_images"), -5, r"'forget.max_images'"),
 ])
@@ -113,5 +114,6 @@ def test_text_scalars_from_snakemakes_config_mappings_become_the_schemas_types(d
     # the real command line: Snakemake passes the mapping's values as text, the workflow takes them
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-n",
                            "results/models/slug-demo/checkpoint.pt", "--directory", str(tmp_path),
-                           "--configfile", str(REPO / "config.yaml"), "--config", "pretrain={epochs: 7, lr: 3e-4}"], capture_output=True, text=True)
+                           "--configfile", str(REPO / "config.yaml"), "--config", "pretrain={epochs: 7, lr: 3e-4}"],
+                          capture_output=True, text=True)
     assert proc.returncode == 0 and "rule pretrain" in proc.stdout, proc.stdout + proc.stderr

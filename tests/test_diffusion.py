@@ -57,7 +57,8 @@ def test_converted_encoder_matches_open_clip_before_and_after_the_same_edit(tiny
     with torch.no_grad():
         torch.testing.assert_close(enc(ids).last_hidden_state, _open_clip_hidden(model, ids), atol=1e-5, rtol=0)
         edit = _in_proj_edit(model, 1)
-        edit["transformer.resblocks.0.mlp.c_fc.weight"] = 0.2 * torch.ones_like(model.transformer.resblocks[0].mlp.c_fc.weight)
+        c_fc = model.transformer.resblocks[0].mlp.c_fc.weight
+        edit["transformer.resblocks.0.mlp.c_fc.weight"] = 0.2 * torch.ones_like(c_fc)
         before = enc(ids).last_hidden_state.clone()
         originals = hf_clip.apply_text_edit(enc, edit)
         params = dict(model.named_parameters())
@@ -159,7 +160,8 @@ def test_demo_training_reduces_the_loss_and_recognition_counts_hits(tiny_clip):
     assert m["chance_identity"] == 1 / 3
     # the report's grids: the target's first images, then one per other subject (its first prompt)
     shown = D.grid_indices(ps, n_target=3)
-    assert shown["target"] == [0, 1, 2] and [ps.subjects[i] for i in shown["retain"]] == subjects.identities[1:] + subjects.objects
+    assert shown["target"] == [0, 1, 2]
+    assert [ps.subjects[i] for i in shown["retain"]] == subjects.identities[1:] + subjects.objects
     assert all(ps.subjects.index(ps.subjects[i]) == i for i in shown["retain"])
     # the generation checks: target within 5 pt of chance after; others moved by at most 10 pt
     after = {**m, "forget_top1": 1 / 3 + 0.04, "retain_id_top1": 0.91, "objects_top1": 0.89}
@@ -188,14 +190,24 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     work = tmp_path / "wf"
     shutil.copytree(run, work, symlinks=True)
     (work / "sd.yaml").write_text("diffusion: {enabled: true}\n")
-    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", str(work / "config.yaml"), str(work / "sd.yaml"))
+    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", str(work / "config.yaml"),
+        str(work / "sd.yaml"))
     sd = work / "results/elon_musk/sd"
     m = json.loads((sd / "sd_metrics.json").read_text())
     sel = json.loads((sd / "selection.json").read_text())
     assert m["layer"] == sel["layer"] and hf_clip.is_text_tower(sel["layer"]) and sel["layer"] != "text_projection"
     assert m["chance_identity"] == 1 / len(m["identities"]) and m["identities"][0] == "Elon Musk"
-    for k in ("target_before", "target_after", "identities_before", "identities_after", "objects_before", "objects_after"):
-        assert 0.0 <= m[k] <= 1.0
+    # every rate is a share of generated images, and the means are those of the subjects' own rates
+    n_t = m["n_images"]["target"]
+    for tag in ("before", "after"):
+        assert m[f"target_{tag}"] * n_t == pytest.approx(round(m[f"target_{tag}"] * n_t))
+        for kind, names in (("identities", m["identities"][1:]), ("objects", m["objects"])):
+            rates = [m["per_subject"][s][tag] for s in names]
+            assert m[f"{kind}_{tag}"] == pytest.approx(sum(rates) / len(rates))
+            assert all(r * m["n_images"]["per_identity"] == pytest.approx(round(r * m["n_images"]["per_identity"]))
+                       for r in rates)
+    # the record every family writes
+    assert sel["rho_margin"] == 0.0 and sel["rho"] == sel["rho_threshold"] and "metrics_search_split" in sel
     for g in ("target_before", "target_after", "retain_before", "retain_after"):
         assert (sd / f"{g}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (work / "results/elon_musk/report.html").read_text()
@@ -295,7 +307,8 @@ def test_sd_training_that_reaches_its_guard_fails_and_writes_nothing_and_a_time_
     proc = smk(work, "results/models/tiny/sd/train.json", *args, check=False)
     assert proc.returncode != 0
     log = (work / "results/logs/sd/tiny/sd_train.log").read_text()
-    assert re.search(r"diffusion.train.max_minutes = 1e-06 min reached after 1 of 4 steps \([\d.e+-]+ s per step", log), log[-3000:]
+    pattern = r"diffusion.train.max_minutes = 1e-06 min reached after 1 of 4 steps \([\d.e+-]+ s per step"
+    assert re.search(pattern, log), log[-3000:]
     assert "set diffusion.train.time_limited: true" in log
     sd = work / "results/models/tiny/sd"
     assert not sd.exists() or not any(sd.iterdir()), list(sd.iterdir())

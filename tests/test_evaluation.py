@@ -169,4 +169,6 @@ def test_image_caps_leave_the_concepts_own_images_alone(tiny_world, tiny_clip):
     assert counts[elon] == (full.id_labels == elon).sum() == 2  # all of the concept's search-split images
     assert all(int(c) == 1 for i, c in enumerate(counts) if i != elon)
     assert torch.bincount(capped.obj_labels).tolist() == [1] * len(capped.obj_names)
-    assert torch.equal(capped.id_images[capped.id_labels == elon].to("cpu"), full.id_images[full.id_labels == elon].to("cpu"))  # same order
+    # the same images, in the same order
+    assert torch.equal(capped.id_images[capped.id_labels == elon].to("cpu"),
+                       full.id_images[full.id_labels == elon].to("cpu"))

@@ -30,7 +30,8 @@ def test_a_tag_is_downloaded_into_the_state_dict_that_loads_as_the_tagged_model(
     cache = tmp_path / "cache"
     state, source = fetch_pretrained(TINY, "web", str(cache))
     assert (cache / "tiny-weights.pt").is_file()  # open_clip's downloader copied it into the cache
-    assert source["url"].startswith("file://") and source["tag"] == "web" and source["preprocess"]["interpolation"] == "bicubic"
+    assert source["url"].startswith("file://") and source["tag"] == "web"
+    assert source["preprocess"]["interpolation"] == "bicubic"
     assert set(state) == set(published) and all(torch.equal(state[k], published[k]) for k in state)
     out = tmp_path / "checkpoint.pt"
     save_state_dict(state, out)

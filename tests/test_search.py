@@ -177,3 +177,54 @@ def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_
                                                                 bigger.rho)[0]})
     with pytest.raises(ValueError, match="rho_margin"):
         with_margin(ev, params, g_f, chosen, criterion, -0.5)
+
+
+class _ToyEvaluator:
+    """Metrics as shares of 10 images that depend on the edit's relative size: layer `a` forgets from
+    rho 0.3 on, `b` from 0.5 on; retain falls with rho, faster for `a`."""
+
+    def __init__(self, params):
+        self.params, self.calls = params, []
+
+    def baseline(self):
+        return {"forget_top1": 1.0, "forget_top5": 1.0, "retain_id_top1": 1.0, "objects_top1": 1.0}
+
+    def evaluate(self, edits, forget_only=False):
+        (name, d), = edits.items()
+        rho = float(d.norm() / self.params[name].norm())
+        self.calls.append((name, round(rho, 6), forget_only))
+        forget = 0.0 if rho >= {"a": 0.3, "b": 0.5}[name] - 1e-9 else 1.0
+        m = {"forget_top1": forget, "forget_top5": forget}
+        if not forget_only:
+            slope = {"a": 1.0, "b": 0.2}[name]
+            m.update(retain_id_top1=round(10 - 10 * slope * rho) / 10, objects_top1=1.0, retain_id_top5=1.0,
+                     objects_top5=1.0)
+        return m
+
+
+def test_the_shared_driver_searches_chooses_enlarges_and_records():
+    from slug.search import run_search, selection_record, trials_table
+
+    g = torch.Generator().manual_seed(0)
+    params = {n: torch.randn(4, 4, generator=g) for n in ("a", "b")}
+    g_f = {n: torch.randn(4, 4, generator=g) for n in ("a", "b")}
+    ev = _ToyEvaluator(params)
+    crit = Criterion("forget_top1", 0.0)
+    out = run_search(ev, params, g_f, ["a", "b"], crit, ev.baseline(), rho_start=0.1, max_iter=6, rel_tol=0.01,
+                     max_retain_drop=None, rho_margin=0.1, retain_on_fail=False)
+    # b forgets with less damage (retain 0.9 at rho 0.5 against 0.7 at 0.3); the margin enlarges its step
+    assert out.rho_threshold == pytest.approx(0.5) and out.best.layer == "b" and out.best.kind == "margin"
+    assert out.best.rho == pytest.approx(0.55) and out.trials[-1] is out.best
+    assert out.best.lam == pytest.approx(0.55 * float(params["b"].norm() / g_f["b"].norm()), rel=1e-6)
+    assert any(f for _, _, f in ev.calls) and all(not f for n, r, f in ev.calls if r == pytest.approx(0.55))
+    rec = selection_record(out, crit, ["a", "b"], max_retain_drop=None, rho_margin=0.1)
+    assert rec["layer"] == "b" and rec["rho_threshold"] == pytest.approx(0.5) and rec["criterion_met"]
+    assert rec["retain_drop"] == pytest.approx(0.1) and rec["metrics_search_split"]["forget_top1"] == 0.0
+    table = trials_table(out.trials)
+    assert list(table.kind).count("margin") == 1 and len(table) == len(out.trials)
+    assert table[table.layer == "a"].retain_id_top1.isna().any()  # failing trials were not evaluated on retain
+    # nothing forgets: the closest trial is kept, flagged, evaluated fully, and not enlarged
+    out = run_search(ev, params, g_f, ["b"], crit, ev.baseline(), rho_start=0.01, max_iter=3, rho_margin=0.1,
+                     retain_on_fail=False)
+    assert not out.note["criterion_met"] and out.best.kind == "search" and out.best.rho == pytest.approx(0.01)
+    assert out.best.metrics["retain_id_top1"] == 1.0

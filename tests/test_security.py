@@ -21,7 +21,8 @@ def test_yaml_is_loaded_safely():
 
 def test_rules_run_no_shell_commands():
     for p in RULES:
-        assert not re.search(r"^\s+(shell|run):", p.read_text(), re.M), f"{p}: use script: so that no user string reaches a shell"
+        assert not re.search(r"^\s+(shell|run):", p.read_text(), re.M), \
+            f"{p}: use script: so that no user string reaches a shell"
 
 
 def test_no_network_server_in_the_code():

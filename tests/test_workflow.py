@@ -41,7 +41,12 @@ def test_end_to_end_meets_the_forget_criterion_within_the_retain_bound(run):
 
     metrics = json.loads((run / "results/elon_musk/metrics.json").read_text())
     assert metrics["before"]["forget_top1"] > metrics["after"]["forget_top1"]
-    assert 0 <= metrics["after"]["mia_mean"] <= 100
+    # the forget set's own image-text match collapses, so a membership classifier tells it from non-members
+    # better than before (the paper's MIA rises after SLUG), and the target's cosine falls most
+    b, a = metrics["before"], metrics["after"]
+    assert abs(a["mia_mean"] - 50) > abs(b["mia_mean"] - 50) + 2 * a["mia_std"]
+    fall = [b["cosine_matrix"][i][i] - a["cosine_matrix"][i][i] for i in range(len(a["cosine_matrix"]))]
+    assert metrics["cosine_names"][0] == "Elon Musk" and fall[0] == max(fall) > 0.2
     for key in ("retain_id_top1", "objects_top1"):  # each retain change with its bootstrap interval
         ci = metrics["change_ci"][key]
         assert ci["change"] == pytest.approx(metrics["change"][key], abs=1e-6)

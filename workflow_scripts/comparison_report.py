@@ -23,7 +23,8 @@ body = [f"<p>Every method starts from the same model and uses the same forget se
         f"or {p.baselines['max_epochs']} epochs are spent; SLUG takes one step on one layer. Accuracies are on the "
         "held-out test split after unlearning, averaged over the concepts below (MIA in %, 50 = no signal). "
         "<code>seconds</code> is each method's wall time per concept (SLUG: forget gradient, ranking, search, checkpoint; "
-        "its retain gradient is computed once per model and shared, see <code>shared_seconds</code> in the per-concept tables); "
+        "its retain gradient is computed once per model and shared, see <code>shared_seconds</code> in the "
+        "per-concept tables); "
         "<code>grad_steps</code> counts forward+backward passes.</p>",
         "<h2>Averaged over concepts (the paper's Table 1)</h2>", format_table(avg),
         "<h2>Cost relative to SLUG</h2><p class='muted'>ratio &gt; 1: the baseline took longer than SLUG.</p>",

@@ -69,7 +69,8 @@ write_json(snakemake.output.metrics, {
     "set": snakemake.wildcards.joint_set, "concepts": p.concepts, "names": p.names, "layers": layers,
     "criterion": crit.describe(), "criterion_split": "search", "split": "test (held out)", "results": results,
     "search_split": {"sum of updates": search_sum, "joint (re-searched)": search_joint}, "interference": interference,
-    "cosine_names": names, "cosine_before": mats["before"].round(5).tolist(), "cosine_joint": mats["joint"].round(5).tolist(),
+    "cosine_names": names, "cosine_before": mats["before"].round(5).tolist(),
+    "cosine_joint": mats["joint"].round(5).tolist(),
 })
 log.info("\n%s\n%s", table.to_string(), interference)
 atomic_write_text(snakemake.output.report, joint_page(snakemake.wildcards.joint_set, p.concepts, p.names, layers,

@@ -14,10 +14,10 @@ device = pick_device(p.device)
 bundle = load_model(p.model, device)
 bundle.model.eval()
 info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
-subjects, pipe = D.subjects_and_pipeline(cfg, bundle, p.concept_names, info, snakemake.input.get("unet"), device)
+target = p.concept["name"]
+subjects, pipe = D.subjects_and_pipeline(cfg, bundle, [target], info, snakemake.input.get("unet"), device)
 sel = read_json(snakemake.input.selection)
 delta = load_tensor_dict(snakemake.input.delta, check_finite=True)
-target = p.concept["name"]
 rec = D.Recogniser(bundle, subjects)
 ps = D.evaluation_prompts(subjects, target, e["target_images"], e["retain_images"], e["retain_images"])
 noise = D.fixed_noise(pipe, len(ps), e["seed"])
