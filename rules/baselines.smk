@@ -76,7 +76,13 @@ rule compare_methods:
         benchmarks=expand("results/benchmarks/{{concept}}/baseline_{method}.tsv", method=BASELINES),
     output:
         table="results/{concept}/comparison.tsv",
-        plot="results/{concept}/comparison.png",
+        plot=report(
+            "results/{concept}/comparison.png",
+            caption="captions/comparison.rst",
+            category="Baselines",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "comparison"},
+        ),
     log:
         "results/logs/{concept}/compare_methods.log",
     benchmark:
@@ -102,7 +108,7 @@ rule comparison_report:
         plots=expand("results/{concept}/comparison.png", concept=config["comparison"]["concepts"]),
     output:
         table="results/comparison.tsv",
-        html="results/comparison.html",
+        html=report("results/comparison.html", caption="captions/comparison.rst", category="Baselines"),
     log:
         "results/logs/comparison_report.log",
     benchmark:

@@ -9,7 +9,7 @@ rule summary:
         reports=expand("results/{concept}/report.html", concept=CONCEPTS),
     output:
         table="results/summary.tsv",
-        html="results/summary.html",
+        html=report("results/summary.html", caption="captions/summary.rst", category="Batch"),
     log:
         "results/logs/summary.log",
     benchmark:

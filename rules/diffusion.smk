@@ -122,10 +122,34 @@ rule sd_evaluate:
         checkpoint=model_checkpoint(),
     output:
         metrics="results/{concept}/sd/sd_metrics.json",
-        target_before="results/{concept}/sd/target_before.png",
-        target_after="results/{concept}/sd/target_after.png",
-        retain_before="results/{concept}/sd/retain_before.png",
-        retain_after="results/{concept}/sd/retain_after.png",
+        target_before=report(
+            "results/{concept}/sd/target_before.png",
+            caption="captions/sd_grid.rst",
+            category="Stable Diffusion",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "target before"},
+        ),
+        target_after=report(
+            "results/{concept}/sd/target_after.png",
+            caption="captions/sd_grid.rst",
+            category="Stable Diffusion",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "target after"},
+        ),
+        retain_before=report(
+            "results/{concept}/sd/retain_before.png",
+            caption="captions/sd_grid.rst",
+            category="Stable Diffusion",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "retain before"},
+        ),
+        retain_after=report(
+            "results/{concept}/sd/retain_after.png",
+            caption="captions/sd_grid.rst",
+            category="Stable Diffusion",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "retain after"},
+        ),
     log:
         "results/logs/{concept}/sd_evaluate.log",
     benchmark:

@@ -10,7 +10,13 @@ rule evaluate:
         checkpoint=model_checkpoint(),
     output:
         metrics="results/{concept}/metrics.json",
-        cosine="results/{concept}/cosine_matrix.png",
+        cosine=report(
+            "results/{concept}/cosine_matrix.png",
+            caption="captions/cosine.rst",
+            category="Evaluation",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "cosine matrix"},
+        ),
     log:
         "results/logs/{concept}/evaluate.log",
     benchmark:

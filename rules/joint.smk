@@ -22,7 +22,13 @@ rule joint_unlearn_and_evaluate:
         checkpoint="results/joint/{joint_set}/checkpoint.pt",
         metrics="results/joint/{joint_set}/metrics.json",
         cosine="results/joint/{joint_set}/cosine_matrix.png",
-        report="results/joint/{joint_set}/report.html",
+        report=report(
+            "results/joint/{joint_set}/report.html",
+            caption="captions/joint.rst",
+            category="Joint unlearning",
+            subcategory="{joint_set}",
+            labels={"joint set": "{joint_set}", "figure": "joint report"},
+        ),
     log:
         "results/logs/joint/{joint_set}.log",
     benchmark:

@@ -8,8 +8,20 @@ rule rank_layers:
         checkpoint=model_checkpoint(),
     output:
         table="results/{concept}/layers.tsv",
-        vision="results/{concept}/pareto_vision.png",
-        text="results/{concept}/pareto_text.png",
+        vision=report(
+            "results/{concept}/pareto_vision.png",
+            caption="captions/pareto.rst",
+            category="Layer ranking",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "Pareto front, vision tower"},
+        ),
+        text=report(
+            "results/{concept}/pareto_text.png",
+            caption="captions/pareto.rst",
+            category="Layer ranking",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "Pareto front, text tower"},
+        ),
     log:
         "results/logs/{concept}/rank_layers.log",
     benchmark:

@@ -18,7 +18,13 @@ rule report:
         retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
         zeroshot=f"results/models/{MODEL}/zeroshot.json",
     output:
-        "results/{concept}/report.html",
+        report(
+            "results/{concept}/report.html",
+            caption="captions/report.rst",
+            category="Concept reports",
+            subcategory="{concept}",
+            labels={"concept": "{concept}", "figure": "SLUG report"},
+        ),
     log:
         "results/logs/{concept}/report.log",
     benchmark:

@@ -222,3 +222,16 @@ def test_one_and_two_threads_per_job_make_the_same_choice_and_metrics(run, tmp_p
     assert max(abs(m1[k] - m2[k]) for k in m1) <= 1e-6, {k: (m1[k], m2[k]) for k in m1 if abs(m1[k] - m2[k]) > 1e-6}
     s1, s2 = (numbers(json.loads((w / "results/elon_musk/selection.json").read_text())) for w in (work, run))
     assert max(abs(s1[k] - s2[k]) for k in s1 if k.startswith("metrics_search")) <= 1e-6
+
+
+def test_snakemake_report_collects_the_flagged_outputs_with_their_captions(run, tmp_path):
+    import zipfile
+
+    smk(run, "results/elon_musk/report.html", "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+        page = z.read("report/report.html").decode()
+    files = sorted(n.rsplit("/", 1)[-1] for n in names if "/data/raw/" in n)
+    assert files == ["cosine_matrix.png", "pareto_text.png", "pareto_vision.png", "report.html"], names
+    for text in ("Layer ranking", "Concept reports", "holds the layers the step search tries", "elon_musk"):
+        assert text in page, text
