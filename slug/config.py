@@ -134,12 +134,56 @@ def _coerce(value: Any, schema: dict) -> Any:
     return value
 
 
+SHEET_COLUMNS = ("id", "name", "aliases")
+
+
+def read_concept_sheet(path: str | Path) -> dict[str, dict]:
+    """The concepts of a TSV sheet (columns ``id``, ``name``, optional ``aliases`` separated by ';') as
+    the ``concepts:`` mapping; every error names the file, the row and the fix."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config key 'concept_sheet': no file {str(path)!r} (a path relative to the working "
+                          "directory; columns id, name, aliases)")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        rows, header = list(reader), reader.fieldnames or []
+    missing = [c for c in ("id", "name") if c not in header]
+    unknown = [c for c in header if c not in SHEET_COLUMNS]
+    if missing or unknown:
+        raise ConfigError(f"concept sheet {path}: columns must be id, name and optionally aliases (tab-separated); "
+                          f"missing {missing}, unknown {unknown}")
+    out: dict[str, dict] = {}
+    for line, row in enumerate(rows, start=2):
+        cid, name = (row.get("id") or "").strip(), (row.get("name") or "").strip()
+        if not cid or not name:
+            raise ConfigError(f"concept sheet {path}, line {line}: id and name must both be given")
+        if cid in out:
+            raise ConfigError(f"concept sheet {path}, line {line}: the id {cid!r} appears twice")
+        aliases = [a.strip() for a in (row.get("aliases") or "").split(";") if a.strip()]
+        out[cid] = {"name": name, "aliases": aliases}
+    return out
+
+
+def _merge_sheet(cfg: dict) -> dict:
+    sheet = cfg.get("concept_sheet")
+    if not sheet:
+        return cfg
+    rows = read_concept_sheet(sheet)
+    both = sorted(set(rows) & set(cfg.get("concepts") or {}))
+    if both:
+        raise ConfigError(f"concept(s) {both} are both in `concepts:` and in the concept sheet {sheet}: keep one")
+    cfg["concepts"] = {**(cfg.get("concepts") or {}), **rows}
+    return cfg
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Return a validated copy of ``config`` with defaults filled; raise ConfigError otherwise."""
     from jsonschema import Draft202012Validator
 
     schema = yaml.safe_load(Path(schema_path).read_text())
-    cfg = _fill_defaults(schema, _coerce(copy.deepcopy(config), schema))
+    cfg = _merge_sheet(_fill_defaults(schema, _coerce(copy.deepcopy(config), schema)))
     errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))

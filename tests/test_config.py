@@ -1,5 +1,6 @@
 """Configs validate against the schema; bad values get errors naming the key and what is allowed."""
 import copy
+import re
 
 import pytest
 
@@ -117,3 +118,48 @@ def test_text_scalars_from_snakemakes_config_mappings_become_the_schemas_types(d
                            "--configfile", str(REPO / "config.yaml"), "--config", "pretrain={epochs: 7, lr: 3e-4}"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "rule pretrain" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_concept_sheet_adds_its_rows_and_every_error_names_the_file_and_the_fix(demo, tmp_path):
+    sheet = tmp_path / "concepts.tsv"
+    sheet.write_text("id\tname\taliases\nmickey_mouse\tMickey Mouse\tMickey; the mouse\nada\tAda Lovelace\t\n")
+    cfg = validate_config({**demo, "concept_sheet": str(sheet)})
+    assert cfg["concepts"]["mickey_mouse"] == {"name": "Mickey Mouse", "aliases": ["Mickey", "the mouse"]}
+    assert cfg["concepts"]["ada"]["aliases"] == [] and set(demo["concepts"]) < set(cfg["concepts"])
+    only = {k: v for k, v in demo.items() if k != "concepts"}  # a sheet may replace the mapping
+    assert list(validate_config({**only, "concept_sheet": str(sheet)})["concepts"]) == ["ada", "mickey_mouse"]
+    cases = [
+        ("id\tname\nElon Musk\tElon Musk\n", r"'concepts'.*Elon Musk"),  # the schema's id pattern
+        ("id\tname\nx\tX\nx\tY\n", r"concepts.tsv, line 3: the id 'x' appears twice"),
+        ("id\tname\nx\t\n", r"concepts.tsv, line 2: id and name must both be given"),
+        ("ident\tname\nx\tX\n", r"columns must be id, name and optionally aliases.*missing \['id'\], unknown \['ident'\]"),
+        (f"id\tname\n{next(iter(demo['concepts']))}\tSomeone\n", r"both in `concepts:` and in the concept sheet"),
+    ]
+    for text, match in cases:
+        sheet.write_text(text)
+        with pytest.raises(ConfigError, match=match):
+            validate_config({**demo, "concept_sheet": str(sheet)})
+    with pytest.raises(ConfigError, match=r"config key 'concept_sheet': no file .*nowhere.tsv"):
+        validate_config({**demo, "concept_sheet": str(tmp_path / "nowhere.tsv")})
+
+
+def test_an_unknown_baseline_is_refused_with_the_registry(demo):
+    with pytest.raises(ConfigError, match=r"baselines.methods.*\['rl'\].*ft, ga, gaft, salun, ssd"):
+        validate_config({**demo, "baselines": {"methods": ["ga", "rl"]}})
+
+
+@pytest.mark.slow
+def test_a_sheet_of_hundreds_of_concepts_builds_one_dag(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "tests" / "configs" / "tiny.yaml", tmp_path / "config.yaml")
+    rows = "".join(f"person_{i:03d}\tPerson {i:03d}\n" for i in range(200))
+    (tmp_path / "concepts.tsv").write_text("id\tname\n" + rows)
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "-n", "all",
+                           "--directory", str(tmp_path), "--config", "concept_sheet=concepts.tsv"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout.split("Job stats:")[-1], re.M))
+    assert int(jobs["forget_gradient"]) == 202 and int(jobs["retain_gradient"]) == 1  # 200 + the 2 of the mapping
