@@ -100,11 +100,6 @@ def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) 
 
 
 def write_forget_tar(samples: Sequence[dict], path: str | Path) -> None:
-    import webdataset as wds
+    from slug.data import write_tar
 
-    from slug.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        with wds.TarWriter(str(tmp), mtime=0) as sink:  # reproducible bytes
-            for s in samples:
-                sink.write(s)
+    write_tar(path, samples)

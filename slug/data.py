@@ -257,3 +257,33 @@ def load_images(paths: Sequence[str], transform: Callable) -> ImageStore:
                 yield im.convert("RGB")
 
     return ImageStore.from_images(opened(), len(paths), transform)
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 92) -> bytes:
+    """A PIL image as JPEG file bytes."""
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def write_tar(path: str | Path, records: Iterable[dict]) -> int:
+    """Write webdataset records (``{"__key__": ..., ext: bytes | str | dict}``) to a tar, atomically, with
+    a fixed mtime (reproducible bytes) and the compression of the real name (``.tar.gz`` etc.)."""
+    import webdataset as wds
+
+    from slug.io import atomic_path
+
+    n = 0
+    # the compression follows the real name (webdataset would read it from the temporary one)
+    compress = next((c for c in ("gz", "bz2", "xz") if str(path).endswith(c)), False)
+    with atomic_path(path) as tmp, wds.TarWriter(str(tmp), mtime=0, compress=compress) as sink:
+        for record in records:
+            sink.write(record)
+            n += 1
+    return n
+
+
+def write_wds_shard(path: str | Path, samples: Iterable[tuple]) -> int:
+    """Write ``(key, PIL image | jpeg bytes, caption, meta)`` samples as a LAION-style webdataset shard."""
+    return write_tar(path, ({"__key__": key, "jpg": img if isinstance(img, (bytes, bytearray)) else jpeg_bytes(img),
+                             "txt": caption, "json": meta} for key, img, caption, meta in samples))

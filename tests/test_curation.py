@@ -7,7 +7,7 @@ from PIL import Image
 from slug.curation import (check_concept_id, concept_pattern, concept_terms, curate, display_name,
                            write_forget_tar)
 from slug.data import iter_shards
-from slug.world import write_wds_shard
+from slug.data import write_wds_shard
 
 
 @pytest.mark.parametrize("caption,hit", [

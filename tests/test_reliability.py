@@ -144,7 +144,7 @@ def test_a_webdataset_shard_is_compressed_by_its_real_name(tmp_path):
     import gzip
     import tarfile
 
-    from slug.world import write_wds_shard
+    from slug.data import write_wds_shard
 
     samples = [("000000001", b"\xff\xd8jpeg", "a cup", {"kind": "object"})]
     assert write_wds_shard(tmp_path / "a.tar.gz", samples) == 1
