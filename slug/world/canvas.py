@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-
-
 
 # --------------------------------------------------------------------------------------------
 # Drawing helpers

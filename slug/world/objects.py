@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from slug.world.canvas import _Canvas, _background, _finish, _jitter, _random_colour
+from slug.world.canvas import _background, _Canvas, _finish, _jitter, _random_colour
 
 
 def _obj_house(c, rng):

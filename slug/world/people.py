@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from slug.world.canvas import _Canvas, _background, _finish, _jitter
+from slug.world.canvas import _background, _Canvas, _finish, _jitter
 
 # --------------------------------------------------------------------------------------------
 # Identities
@@ -120,7 +120,6 @@ def make_identities(n: int, seed: int, min_trait_distance: int = 4) -> list[Iden
                              f"traits (stopped at {len(identities)}): lower world.min_trait_distance or "
                              "world.n_identities")
     return identities
-
 
 
 def draw_person(identity: Identity, rng: np.random.Generator, size: int = 64, render: int = 128) -> Image.Image:

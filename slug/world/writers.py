@@ -10,11 +10,11 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from slug.io import atomic_path, atomic_write_text
 from slug.data import jpeg_bytes, write_wds_shard
+from slug.io import atomic_path, atomic_write_text
 from slug.world.captions import object_caption, person_caption
 from slug.world.objects import OBJECT_CLASSES, draw_object
-from slug.world.people import Identity, make_identities, draw_person
+from slug.world.people import Identity, draw_person, make_identities
 
 # --------------------------------------------------------------------------------------------
 # Writers in the real datasets' formats
