@@ -15,7 +15,7 @@ wildcard_constraints:
 rule baseline:
     input:
         unpack(lambda wc: eval_data()),
-        forget_tar="results/{concept}/forget.tar",
+        forget_tar=rules.curate_forget_set.output.tar,
         shards=retain_shards(),
         checkpoint=model_checkpoint(),
     output:
@@ -32,7 +32,7 @@ rule baseline:
     resources:
         mem_mb=8000,
         runtime=240,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         concept=concept_info,
         model=model_params(),
@@ -52,7 +52,7 @@ use rule evaluate as evaluate_baseline with:
     input:
         unpack(lambda wc: eval_data()),
         unlearned="results/{concept}/baselines/{method}/checkpoint.pt",
-        forget_tar="results/{concept}/forget.tar",
+        forget_tar=rules.curate_forget_set.output.tar,
         nonmember=config["data"]["nonmember_shards"],
         checkpoint=model_checkpoint(),
     output:
@@ -66,8 +66,8 @@ use rule evaluate as evaluate_baseline with:
 
 rule compare_methods:
     input:
-        slug_metrics="results/{concept}/metrics.json",
-        slug_selection="results/{concept}/selection.json",
+        slug_metrics=rules.evaluate.output.metrics,
+        slug_selection=rules.search_step.output.selection,
         slug_benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=SLUG_STAGES),
         retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
         retain_stats=[shard_path(i, "stats") for i in config["data"]["retain_shards"]],

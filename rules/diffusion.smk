@@ -53,7 +53,7 @@ if SD_DEMO:
         resources:
             mem_mb=4000,
             runtime=30,
-            gpu=int(config["device"] != "cpu"),
+            gpu=GPU,
         params:
             # only what training reads, so a search or evaluation setting does not retrain the UNet
             **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
@@ -88,8 +88,8 @@ else:
 rule sd_search:
     input:
         **SD_MODEL_INPUTS,
-        layers="results/{concept}/layers.tsv",
-        forget="results/{concept}/forget_grads.pt",
+        layers=rules.rank_layers.output.table,
+        forget=rules.forget_gradient.output[0],
         checkpoint=model_checkpoint(),
         clip_delta=["results/{concept}/unlearned/delta.pt"] if SD["edit"] == "clip" else [],
     output:
@@ -106,7 +106,7 @@ rule sd_search:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         **SD_PARAMS,
         concept=concept_info,
@@ -160,7 +160,7 @@ rule sd_evaluate:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         **SD_PARAMS,
         concept=concept_info,

@@ -4,8 +4,8 @@
 rule evaluate:
     input:
         unpack(lambda wc: eval_data()),
-        unlearned="results/{concept}/unlearned/checkpoint.pt",
-        forget_tar="results/{concept}/forget.tar",
+        unlearned=rules.unlearn.output.checkpoint,
+        forget_tar=rules.curate_forget_set.output.tar,
         nonmember=config["data"]["nonmember_shards"],
         checkpoint=model_checkpoint(),
     output:
@@ -27,7 +27,7 @@ rule evaluate:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         concept=concept_info,
         model=model_params(),

@@ -18,7 +18,7 @@ rule retain_gradient:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         model=model_params(),
         batch_size=config["gradients"]["batch_size"],
@@ -31,7 +31,7 @@ rule retain_gradient:
 
 rule forget_gradient:
     input:
-        shards="results/{concept}/forget.tar",
+        shards=rules.curate_forget_set.output.tar,
         checkpoint=model_checkpoint(),
     output:
         "results/{concept}/forget_grads.pt",
@@ -45,7 +45,7 @@ rule forget_gradient:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         model=model_params(),
         batch_size=config["gradients"]["batch_size"],

@@ -39,7 +39,7 @@ rule joint_unlearn_and_evaluate:
     resources:
         mem_mb=6000,
         runtime=30,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         concepts=lambda wc: JOINT[wc.joint_set],
         names=lambda wc: {c: display_name(c, config["concepts"]) for c in JOINT[wc.joint_set]},

@@ -20,7 +20,7 @@ rule pretrain:
     resources:
         mem_mb=6000,
         runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         arch=config["model"]["arch"],
         train=config["pretrain"],
@@ -75,7 +75,7 @@ rule zeroshot:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         model=model_params(),
         caps=eval_caps("evaluation"),

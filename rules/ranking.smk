@@ -3,7 +3,7 @@
 
 rule rank_layers:
     input:
-        forget="results/{concept}/forget_grads.pt",
+        forget=rules.forget_gradient.output[0],
         retain=f"results/models/{MODEL}/retain_grads.pt",
         checkpoint=model_checkpoint(),
     output:

@@ -6,11 +6,11 @@ STAGES = ["curate_forget_set", "forget_gradient", "rank_layers", "search_step", 
 rule report:
     input:
         **SD_REPORT_INPUTS,  # rules/diffusion.smk: none unless diffusion.enabled
-        metrics="results/{concept}/metrics.json",
-        selection="results/{concept}/selection.json",
-        trials="results/{concept}/search.tsv",
-        layers="results/{concept}/layers.tsv",
-        forget_stats="results/{concept}/forget_stats.json",
+        metrics=rules.evaluate.output.metrics,
+        selection=rules.search_step.output.selection,
+        trials=rules.search_step.output.trials,
+        layers=rules.rank_layers.output.table,
+        forget_stats=rules.curate_forget_set.output.stats,
         pareto_vision="results/{concept}/pareto_vision.png",
         pareto_text="results/{concept}/pareto_text.png",
         cosine="results/{concept}/cosine_matrix.png",

@@ -4,8 +4,8 @@
 rule search_step:
     input:
         unpack(lambda wc: eval_data()),
-        layers="results/{concept}/layers.tsv",
-        forget="results/{concept}/forget_grads.pt",
+        layers=rules.rank_layers.output.table,
+        forget=rules.forget_gradient.output[0],
         checkpoint=model_checkpoint(),
     output:
         trials="results/{concept}/search.tsv",
@@ -20,7 +20,7 @@ rule search_step:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=int(config["device"] != "cpu"),  # a GPU unless the config asks for the CPU
+        gpu=GPU,
     params:
         concept=concept_info,
         model=model_params(),

@@ -3,8 +3,8 @@
 
 rule unlearn:
     input:
-        selection="results/{concept}/selection.json",
-        forget="results/{concept}/forget_grads.pt",
+        selection=rules.search_step.output.selection,
+        forget=rules.forget_gradient.output[0],
         checkpoint=model_checkpoint(),
     output:
         delta="results/{concept}/unlearned/delta.pt",
