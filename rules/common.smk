@@ -19,7 +19,7 @@ CELEBA = config["data"]["celeba_dir"]
 IMAGENET = config["data"]["imagenet_dir"]
 SCRIPTS = "../workflow_scripts"
 CONDA_ENV = "../environment.yml"  # one environment for every rule (the same as the venv)
-# The resource of every rule that runs a model: a GPU unless the config asks for the CPU (profiles/slurm maps it).
+# Every model-running job asks for a GPU unless the config says cpu (profiles/slurm maps the resource).
 GPU = int(config["device"] != "cpu")
 WORLD_DIR = os.path.dirname(config["data"]["laion_parquet"])
 
