@@ -41,7 +41,6 @@ import torch.nn.functional as F
 from slug.config import schema_default
 from slug.pretrain import param_groups  # the reference's AdamW groups, shared with pretraining
 
-METHODS: tuple[str, ...] = ("ft", "ga", "gaft", "salun", "ssd")
 
 
 @dataclass
@@ -71,16 +70,12 @@ class BaselineConfig:
 def hparams(section: dict, method: str) -> dict:
     """One method's ``BaselineConfig`` fields from the config's ``baselines`` section (defaults filled):
     the method's own ``lr`` over the shared one, and its own settings."""
-    if method not in METHODS:
+    cls = REGISTRY.get(method)
+    if cls is None:
         raise ValueError(f"unknown baseline {method!r}: choose from {', '.join(METHODS)}")
     own = section.get(method, {})
-    hp = {"lr": own.get("lr") or section["lr"], "max_epochs": section["max_epochs"],
-          "batch_size": section["batch_size"], "weight_decay": section["weight_decay"]}
-    if method == "salun":
-        hp["salun_fraction"] = own["fraction"]
-    if method == "ssd":
-        hp.update(ssd_alpha=own["alpha"], ssd_lambda_max=own["lambda_max"], ssd_lambda_min=own["lambda_min"])
-    return hp
+    return {"lr": own.get("lr") or section["lr"], "max_epochs": section["max_epochs"],
+            "batch_size": section["batch_size"], "weight_decay": section["weight_decay"], **cls.own_hparams(own)}
 
 
 @dataclass
@@ -222,24 +217,160 @@ def ssd_lambdas(cfg: BaselineConfig) -> list[float]:
     return [cfg.ssd_lambda_max * r ** i for i in range(cfg.max_epochs)]
 
 
-def run_baseline(method: str, model: torch.nn.Module, forget: Pairs, retain: Pairs, cfg: BaselineConfig,
+# --------------------------------------------------------------------------------------------
+# The methods: one class each, in a registry the config check, the rules and the scripts read
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What an epoch of any method works on."""
+
+    model: torch.nn.Module
+    forget: Pairs
+    retain: Pairs
+    cfg: BaselineConfig
+    gen: torch.Generator
+    device: torch.device
+    passes: int = 0
+
+    @property
+    def n_forget_batches(self) -> int:
+        return _n_batches(len(self.forget[0]), self.cfg.batch_size)
+
+    @property
+    def n_retain_batches(self) -> int:
+        return _n_batches(len(self.retain[0]), self.cfg.batch_size)
+
+
+class Baseline:
+    """A fine-tuning method: per epoch, a pass over the forget pairs (GA's loss) and/or the retain pairs
+    (the contrastive loss), one AdamW step per batch with a cosine schedule over its own step count."""
+
+    name: str = ""
+    forget_pass: bool = False
+    retain_pass: bool = False
+
+    def __init__(self) -> None:
+        self.trainer: _Trainer | None = None
+
+    @property
+    def needs_retain(self) -> bool:
+        return self.retain_pass
+
+    @staticmethod
+    def own_hparams(own: dict) -> dict:
+        """This method's own ``BaselineConfig`` fields from its config section."""
+        return {}
+
+    def masks(self, run: _Run) -> dict[str, torch.Tensor] | None:
+        return None
+
+    def epoch(self, run: _Run, epoch: int) -> dict:
+        if self.trainer is None:
+            per_epoch = (run.n_forget_batches if self.forget_pass else 0) + (run.n_retain_batches if self.retain_pass else 0)
+            self.trainer = _Trainer(run.model, run.cfg, per_epoch * run.cfg.max_epochs, self.masks(run))
+        bs, model = run.cfg.batch_size, run.model
+        model.train()
+        losses = []
+        if self.forget_pass:
+            losses += [self.trainer.step(forget_loss(model, x, t)) for x, t in _batches(run.forget, bs, run.gen, run.device)]
+        if self.retain_pass:
+            losses += [self.trainer.step(retain_loss(model, x, t)) for x, t in _batches(run.retain, bs, run.gen, run.device)]
+        model.eval()
+        run.passes += len(losses)
+        return {"lr": self.trainer.opt.param_groups[0]["lr"], "mean_loss": sum(losses) / len(losses)}
+
+
+class FT(Baseline):
+    name, retain_pass = "ft", True
+
+
+class GA(Baseline):
+    name, forget_pass = "ga", True
+
+
+class GAFT(Baseline):
+    name, forget_pass, retain_pass = "gaft", True, True
+
+
+class SalUn(GAFT):
+    """GAFT on the top ``salun_fraction`` of entries by |forget gradient| of the original model."""
+
+    name = "salun"
+
+    @staticmethod
+    def own_hparams(own: dict) -> dict:
+        return {"salun_fraction": own["fraction"]}
+
+    def masks(self, run: _Run) -> dict[str, torch.Tensor]:
+        from slug.gradients import forget_gradient
+
+        names = [n for n, p in run.model.named_parameters() if p.requires_grad]
+        g = forget_gradient(run.model, *run.forget, names, batch_size=run.cfg.batch_size, progress=False)
+        run.passes += run.n_forget_batches
+        return {n: m.to(run.device) for n, m in salun_masks(g, run.cfg.salun_fraction).items()}
+
+
+class SSD(Baseline):
+    """Selective Synaptic Dampening of the original model, one lambda of the sweep per epoch."""
+
+    name = "ssd"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imp_f = self.imp_r = self.original = None
+
+    @property
+    def needs_retain(self) -> bool:
+        return True  # the retain importances
+
+    @staticmethod
+    def own_hparams(own: dict) -> dict:
+        return {"ssd_alpha": own["alpha"], "ssd_lambda_max": own["lambda_max"], "ssd_lambda_min": own["lambda_min"]}
+
+    def epoch(self, run: _Run, epoch: int) -> dict:
+        model, bs = run.model, run.cfg.batch_size
+        if self.imp_f is None:
+            self.imp_f, n1 = _squared_grad_mean(model, run.forget, forget_loss, bs, run.device)
+            self.imp_r, n2 = _squared_grad_mean(model, run.retain, retain_loss, bs, run.device)
+            run.passes += n1 + n2
+            self.original = {n: p.detach().clone() for n, p in model.named_parameters()}
+        lam = ssd_lambdas(run.cfg)[epoch - 1]
+        new = ssd_dampen(self.original, self.imp_f, self.imp_r, run.cfg.ssd_alpha, lam)
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(new.get(n, self.original[n]))
+        n_sel = sum(int((self.imp_f[n] > run.cfg.ssd_alpha * self.imp_r[n]).sum()) for n in new)
+        return {"lambda": lam, "dampened_entries": n_sel}
+
+
+REGISTRY: dict[str, type[Baseline]] = {cls.name: cls for cls in (FT, GA, GAFT, SalUn, SSD)}
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def method(name: str) -> Baseline:
+    """A new instance of the method ``name`` (an error lists the registry)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown baseline {name!r}: choose from {', '.join(METHODS)}")
+    return REGISTRY[name]()
+
+
+def run_baseline(name: str, model: torch.nn.Module, forget: Pairs, retain: Pairs, cfg: BaselineConfig,
                  evaluate: Callable[[torch.nn.Module], dict], meets: Callable[[dict], bool],
                  log: Callable[[str], None] | None = None) -> list[EpochRecord]:
-    """Unlearn with ``method`` in place until ``meets(evaluate(model))`` or ``cfg.max_epochs`` epochs.
+    """Unlearn with the method ``name`` in place until ``meets(evaluate(model))`` or ``cfg.max_epochs`` epochs.
 
     Returns one record per epoch, epoch 0 being the original model. On return the model holds the
     weights of the last epoch run (the first that met the criterion, or the last one).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown baseline {method!r}: choose from {', '.join(METHODS)}")
+    m_ = method(name)
     if len(forget[0]) == 0:
         raise ValueError("the forget set is empty")
-    if method in ("ft", "gaft", "salun", "ssd") and len(retain[0]) < 2:
-        raise ValueError(f"{method} needs at least 2 retain pairs")
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(cfg.seed)
+    if m_.needs_retain and len(retain[0]) < 2:
+        raise ValueError(f"{name} needs at least 2 retain pairs")
+    run = _Run(model, forget, retain, cfg, torch.Generator().manual_seed(cfg.seed), next(model.parameters()).device)
     torch.manual_seed(cfg.seed)
-    bs = cfg.batch_size
     say = log or (lambda _msg: None)
 
     model.eval()
@@ -248,57 +379,17 @@ def run_baseline(method: str, model: torch.nn.Module, forget: Pairs, retain: Pai
     if records[0].meets_criterion:
         say("the original model already meets the criterion: nothing to unlearn")
         return records
-
-    nf, nr = _n_batches(len(forget[0]), bs), _n_batches(len(retain[0]), bs)
-    per_epoch = {"ft": nr, "ga": nf, "gaft": nf + nr, "salun": nf + nr, "ssd": 0}[method]
-    seconds, passes = 0.0, 0
-    trainer = None
-    masks = None
-    imp_f = imp_r = original = None
-    lambdas = ssd_lambdas(cfg)
-
+    seconds = 0.0
     for epoch in range(1, cfg.max_epochs + 1):
-        info: dict = {}
         t0 = time.perf_counter()
-        if method == "ssd":
-            if imp_f is None:
-                imp_f, n1 = _squared_grad_mean(model, forget, forget_loss, bs, device)
-                imp_r, n2 = _squared_grad_mean(model, retain, retain_loss, bs, device)
-                passes += n1 + n2
-                original = {n: p.detach().clone() for n, p in model.named_parameters()}
-            lam = lambdas[epoch - 1]
-            new = ssd_dampen(original, imp_f, imp_r, cfg.ssd_alpha, lam)
-            with torch.no_grad():
-                for n, p in model.named_parameters():
-                    p.copy_(new.get(n, original[n]))
-            n_sel = sum(int((imp_f[n] > cfg.ssd_alpha * imp_r[n]).sum()) for n in new)
-            info = {"lambda": lam, "dampened_entries": n_sel}
-        else:
-            if trainer is None:
-                if method == "salun":
-                    from slug.gradients import forget_gradient
-
-                    names = [n for n, p in model.named_parameters() if p.requires_grad]
-                    g = forget_gradient(model, *forget, names, batch_size=bs, progress=False)
-                    passes += nf
-                    masks = {n: m.to(device) for n, m in salun_masks(g, cfg.salun_fraction).items()}
-                trainer = _Trainer(model, cfg, per_epoch * cfg.max_epochs, masks)
-            model.train()
-            losses = []
-            if method in ("ga", "gaft", "salun"):
-                losses += [trainer.step(forget_loss(model, x, t)) for x, t in _batches(forget, bs, gen, device)]
-            if method in ("ft", "gaft", "salun"):
-                losses += [trainer.step(retain_loss(model, x, t)) for x, t in _batches(retain, bs, gen, device)]
-            model.eval()
-            passes += len(losses)
-            info = {"lr": trainer.opt.param_groups[0]["lr"], "mean_loss": sum(losses) / len(losses)}
+        info = m_.epoch(run, epoch)
         seconds += time.perf_counter() - t0
         m = evaluate(model)
         ok = bool(meets(m))
-        records.append(EpochRecord(epoch, m, seconds, passes, ok, info))
-        say(f"{method} epoch {epoch}: forget_top1={m['forget_top1']:.3f} forget_top5={m['forget_top5']:.3f} "
+        records.append(EpochRecord(epoch, m, seconds, run.passes, ok, info))
+        say(f"{name} epoch {epoch}: forget_top1={m['forget_top1']:.3f} forget_top5={m['forget_top5']:.3f} "
             f"retain_id_top1={m['retain_id_top1']:.3f} objects_top1={m['objects_top1']:.3f} "
-            f"{seconds:.1f}s {passes} passes {'PASS' if ok else ''}")
+            f"{seconds:.1f}s {run.passes} passes {'PASS' if ok else ''}")
         if ok:
             break
     return records

@@ -198,3 +198,26 @@ def test_forget_loss_is_minus_one_minus_cosine(tiny_clip):
     i, tt = tiny_clip.model(x, t)[:2]
     expected = -(1 - F.cosine_similarity(i, tt, dim=-1)).mean()
     torch.testing.assert_close(forget_loss(tiny_clip.model, x, t), expected)
+
+
+def test_the_registry_is_the_one_list_of_methods_and_their_needs():
+    from slug.baselines import METHODS, REGISTRY, hparams, method
+
+    assert METHODS == ("ft", "ga", "gaft", "salun", "ssd") and set(REGISTRY) == set(METHODS)
+    assert {m: method(m).needs_retain for m in METHODS} == {"ft": True, "ga": False, "gaft": True, "salun": True,
+                                                            "ssd": True}
+    with pytest.raises(ValueError, match="unknown baseline 'rl': choose from ft, ga, gaft, salun, ssd"):
+        method("rl")
+    from slug.config import load_yaml, validate_config
+    from conftest import REPO
+
+    section = validate_config(load_yaml(REPO / "config.yaml"))["baselines"]
+    assert hparams(section, "salun")["salun_fraction"] == section["salun"]["fraction"]
+    assert set(hparams(section, "ssd")) >= {"ssd_alpha", "ssd_lambda_max", "ssd_lambda_min"}
+    for m in ("ft", "ga"):  # a method's own rate over the shared one
+        assert BaselineConfig(**hparams(section, m)).lr == (section[m]["lr"] or section["lr"])
+    from slug.config import schema_default
+
+    assert BaselineConfig().max_epochs == schema_default("baselines", "max_epochs")  # every default from the schema
+    rules = (REPO / "rules" / "baselines.smk").read_text()
+    assert 'method="|".join(METHODS)' in rules  # the wildcard constraint reads the registry

@@ -2,6 +2,7 @@
 import pandas as pd
 
 from slug.baselines import BaselineConfig, evaluate_model, first_meeting, run_baseline
+from slug.baselines import method as baseline_method
 from slug.data import load_pairs
 from slug.evaluation import load_eval_set
 from slug.io import atomic_path, write_json
@@ -19,9 +20,8 @@ cfg = BaselineConfig(seed=p.seed, **p.hparams)
 log.info("%s on %s: %s", method, p.concept["name"], cfg)
 # the same transforms as SLUG's gradients: forget pairs as evaluated, retain pairs as trained
 forget = load_pairs([snakemake.input.forget_tar], bundle.preprocess_val, tok)[:2]
-needs_retain = method != "ga"
 retain = (load_pairs(as_list(snakemake.input.shards), bundle.preprocess_train, tok, limit=p.retain_pairs)[:2]
-          if needs_retain else (forget[0][:0], forget[1][:0]))
+          if baseline_method(method).needs_retain else (forget[0][:0], forget[1][:0]))
 log.info("%d forget pairs, %d retain pairs", len(forget[0]), len(retain[0]))
 # the stopping rule sees the search half of the held-out sets, as SLUG's step search; the report uses the other half
 es = load_eval_set(p.celeba_dir, p.imagenet_dir, "search", bundle.preprocess_val, **p.caps,
