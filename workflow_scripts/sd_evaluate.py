@@ -4,18 +4,16 @@ import time
 from slug import diffusion as D
 from slug.hf_clip import apply_text_edit
 from slug.io import load_tensor_dict, read_json, write_json
-from slug.models import load_model, pick_device
+from slug.models import pick_device
 from slug.workflow import setup, versions
 
 p = snakemake.params
 cfg, e = p.diffusion, p.diffusion["eval"]
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_model(p.model, device)
-bundle.model.eval()
-info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
 target = p.concept["name"]
-subjects, pipe = D.subjects_and_pipeline(cfg, bundle, [target], info, snakemake.input.get("unet"), device)
+bundle, info, subjects, pipe = D.open_sd(p.model, cfg, target, snakemake.input.get("info"), snakemake.input.get("unet"),
+                                         device)
 sel = read_json(snakemake.input.selection)
 delta = load_tensor_dict(snakemake.input.delta, check_finite=True)
 rec = D.Recogniser(bundle, subjects)

@@ -11,8 +11,8 @@ import pandas as pd
 
 from slug import diffusion as D
 from slug.hf_clip import check_edit, check_same_text_tower, layers_run
-from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, read_json, sha256, write_json
-from slug.models import load_model, pick_device
+from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, sha256, write_json
+from slug.models import pick_device
 from slug.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
 from slug.workflow import as_list, setup, versions
 
@@ -20,11 +20,9 @@ p = snakemake.params
 cfg, s = p.diffusion, p.diffusion["search"]
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 device = pick_device(p.device)
-bundle = load_model(p.model, device)
-bundle.model.eval()
-info = read_json(snakemake.input.info) if snakemake.input.get("info") else None
 target = p.concept["name"]
-subjects, pipe = D.subjects_and_pipeline(cfg, bundle, [target], info, snakemake.input.get("unet"), device)
+bundle, info, subjects, pipe = D.open_sd(p.model, cfg, target, snakemake.input.get("info"), snakemake.input.get("unet"),
+                                         device)
 n_run = min(cfg["max_text_layer"] or 10**9, layers_run(pipe.text_encoder, cfg["clip_skip"]))
 params = dict(bundle.model.named_parameters())
 g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)

@@ -51,7 +51,7 @@ from slug.diffusion.train import encode_prompts, render_training_set, train_demo
 
 __all__ = ["OBJECT_PROMPTS", "PERSON_PROMPTS", "PIPELINE_PARTS", "GenerationEvaluator", "PromptSet", "Recogniser",
            "Subjects", "check_pipeline_dir", "choose_subjects", "demo_unet", "encode_prompts", "evaluation_prompts",
-           "fixed_noise", "generate", "grid", "grid_indices", "load_pipeline", "make_pipeline", "pixel_space",
+           "fixed_noise", "generate", "grid", "grid_indices", "load_pipeline", "make_pipeline", "open_sd", "pixel_space",
            "placeholder_vae", "recognition_checks", "recognition_metrics", "render_training_set", "resolve_subjects",
            "sample_scheduler", "save_grid_png", "sd_candidates", "sd_size", "subjects_and_pipeline", "train_demo_unet",
            "train_scheduler"]

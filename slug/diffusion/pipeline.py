@@ -140,3 +140,16 @@ def subjects_and_pipeline(cfg: dict, bundle, concept_names: Sequence[str], info:
 def sd_size(pipe) -> int:
     return int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
 
+
+
+def open_sd(model: dict, cfg: dict, target: str, info_path: str | None, unet_dir: str | None, device):
+    """What the SD search and evaluation jobs start from: the gradient CLIP (eval mode), the demo UNet's
+    training record (``None`` for a real pipeline), the generator's subjects and the pipeline."""
+    from slug.io import read_json
+    from slug.models import load_model
+
+    bundle = load_model(model, device)
+    bundle.model.eval()
+    info = read_json(info_path) if info_path else None
+    subjects, pipe = subjects_and_pipeline(cfg, bundle, [target], info, unet_dir, device)
+    return bundle, info, subjects, pipe
