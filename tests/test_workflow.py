@@ -219,7 +219,10 @@ def test_one_and_two_threads_per_job_make_the_same_choice_and_metrics(run, tmp_p
 
     m1, m2 = (numbers(json.loads((w / "results/elon_musk/metrics.json").read_text())) for w in (work, run))
     assert m1.keys() == m2.keys() and len(m1) > 20
-    assert max(abs(m1[k] - m2[k]) for k in m1) <= 1e-6, {k: (m1[k], m2[k]) for k in m1 if abs(m1[k] - m2[k]) > 1e-6}
+    # every accuracy is a count of images: equal to 1e-6; the MIA figures are a logistic regression on
+    # continuous cosines (SECURITY.md: on the demo world one moved by 0.02 pt), allowed two members' worth
+    tol = {k: (200.0 / m1["n_forget_pairs"] if "mia" in k else 1e-6) for k in m1}
+    assert all(abs(m1[k] - m2[k]) <= tol[k] for k in m1), {k: (m1[k], m2[k]) for k in m1 if abs(m1[k] - m2[k]) > 1e-6}
     s1, s2 = (numbers(json.loads((w / "results/elon_musk/selection.json").read_text())) for w in (work, run))
     assert max(abs(s1[k] - s2[k]) for k in s1 if k.startswith("metrics_search")) <= 1e-6
 

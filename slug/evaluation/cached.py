@@ -29,7 +29,7 @@ class _LazyChunks:
 
     def __iter__(self):
         for i in range(0, len(self.images), self.bs):
-            yield self.images[i:i + self.bs].to(self.device), None
+            yield self.images[i : i + self.bs].to(self.device), None
 
 
 class CachedEvaluator:
@@ -44,8 +44,15 @@ class CachedEvaluator:
     standard ``CLIP`` fall back to recomputing the edited tower.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Callable, es: EvalSet, target: int | None,
-                 batch_size: int = 256, partial: bool = True):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable,
+        es: EvalSet,
+        target: int | None,
+        batch_size: int = 256,
+        partial: bool = True,
+    ):
         self.model, self.es, self.target, self.batch_size = model, es, target, batch_size
         self.id_tokens = classifier_tokens(tokenizer, es.id_names, IDENTITY_TEMPLATES)
         self.obj_tokens = classifier_tokens(tokenizer, es.obj_names, OBJECT_TEMPLATES)
@@ -61,8 +68,10 @@ class CachedEvaluator:
         self._base = self._features()
 
     def _classifiers(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return (build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)),
-                build_classifier(self.model, self.obj_tokens, len(OBJECT_TEMPLATES)))
+        return (
+            build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)),
+            build_classifier(self.model, self.obj_tokens, len(OBJECT_TEMPLATES)),
+        )
 
     def _images(self) -> tuple[torch.Tensor, torch.Tensor]:
         return encode_images(self.model, self.es.id_images), encode_images(self.model, self.es.obj_images)
@@ -77,8 +86,10 @@ class CachedEvaluator:
     def hits(self) -> dict[str, torch.Tensor]:
         """Top-1 correctness of every identity and object image (bool), for :func:`bootstrap_change`."""
         idf, objf, idc, objc = self._base
-        return {"identities": topk_correct(idf @ idc.T, self.es.id_labels, 1),
-                "objects": topk_correct(objf @ objc.T, self.es.obj_labels, 1)}
+        return {
+            "identities": topk_correct(idf @ idc.T, self.es.id_labels, 1),
+            "objects": topk_correct(objf @ objc.T, self.es.obj_labels, 1),
+        }
 
     # -- partial forward -----------------------------------------------------------------
     def _raw_chunks(self, tower: str) -> dict[str, list]:
@@ -91,8 +102,10 @@ class CachedEvaluator:
             for g, tok in (("id", self.id_tokens), ("obj", self.obj_tokens)):
                 eot = tok.argmax(dim=-1)
                 T = int(eot.max()) + 1  # causal attention: later tokens cannot reach the EOT token
-                out[g] = [(tok[i:i + bs, :T].to(self.device), {"T": T, "eot": eot[i:i + bs].to(self.device)})
-                          for i in range(0, len(tok), bs)]
+                out[g] = [
+                    (tok[i : i + bs, :T].to(self.device), {"T": T, "eot": eot[i : i + bs].to(self.device)})
+                    for i in range(0, len(tok), bs)
+                ]
         return out
 
     def _entering(self, tower: str, stage: int) -> dict[str, list]:
@@ -124,8 +137,7 @@ class CachedEvaluator:
     def _finish(self, tower: str, stage: int, acts: dict[str, list], groups: tuple[str, ...]) -> list[torch.Tensor]:
         """Features of ``groups`` (vision: image features; text: the normalised per-name classifiers)."""
         st = self._staged[tower]
-        feats = [torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in acts[g]])
-                 for g in groups]
+        feats = [torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in acts[g]]) for g in groups]
         if tower == "vision":
             return feats
         n_templates = {"id": len(IDENTITY_TEMPLATES), "obj": len(OBJECT_TEMPLATES)}
@@ -133,8 +145,9 @@ class CachedEvaluator:
 
     def cache_bytes(self) -> int:
         """Bytes held by the cached activations (both towers)."""
-        return sum(x.numel() * x.element_size() for _, acts in self._cache.values()
-                   for chunks in acts.values() for x, _ in chunks)
+        return sum(
+            x.numel() * x.element_size() for _, acts in self._cache.values() for chunks in acts.values() for x, _ in chunks
+        )
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -169,19 +182,31 @@ class CachedEvaluator:
             if forget_only:
                 fgt = idf[self._target_mask]
                 if "vision" in towers:
-                    fgt = (self._finish("vision", towers["vision"], acts["vision"], ("fgt",))[0] if "vision" in acts
-                           else encode_images(self.model, self.es.id_images[self._target_mask]))
+                    fgt = (
+                        self._finish("vision", towers["vision"], acts["vision"], ("fgt",))[0]
+                        if "vision" in acts
+                        else encode_images(self.model, self.es.id_images[self._target_mask])
+                    )
                 if "text" in towers:
-                    idc = (self._finish("text", towers["text"], acts["text"], ("id",))[0] if "text" in acts
-                           else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)))
+                    idc = (
+                        self._finish("text", towers["text"], acts["text"], ("id",))[0]
+                        if "text" in acts
+                        else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES))
+                    )
                 labels = torch.full((len(fgt),), self.target, dtype=torch.long)
                 return {f"forget_top{k}": float(topk_correct(fgt @ idc.T, labels, k).double().mean()) for k in (1, 5)}
             if "vision" in towers:
-                idf, objf = (self._finish("vision", towers["vision"], acts["vision"], ("id", "obj"))
-                             if "vision" in acts else self._images())
+                idf, objf = (
+                    self._finish("vision", towers["vision"], acts["vision"], ("id", "obj"))
+                    if "vision" in acts
+                    else self._images()
+                )
             if "text" in towers:
-                idc, objc = (self._finish("text", towers["text"], acts["text"], ("id", "obj"))
-                             if "text" in acts else self._classifiers())
+                idc, objc = (
+                    self._finish("text", towers["text"], acts["text"], ("id", "obj"))
+                    if "text" in acts
+                    else self._classifiers()
+                )
             return score(idf, idc, objf, objc, self.es, self.target)
         finally:
             for name, orig in originals.items():
@@ -191,4 +216,3 @@ class CachedEvaluator:
     def evaluate_uncached(self) -> dict[str, float]:
         idf, objf, idc, objc = self._features()
         return score(idf, idc, objf, objc, self.es, self.target)
-
