@@ -182,7 +182,8 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     """Return a validated copy of ``config`` with defaults filled; raise ConfigError otherwise."""
     from jsonschema import Draft202012Validator
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    # the schema is read once per process (schema_default reads the same copy); neither use changes it
+    schema = _schema() if Path(schema_path) == SCHEMA_PATH else load_yaml(schema_path)
     cfg = _merge_sheet(_fill_defaults(schema, _coerce(copy.deepcopy(config), schema)))
     errors = sorted(Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
