@@ -11,15 +11,12 @@ from __future__ import annotations
 import html
 from typing import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
 from slug.comparison import format_table, page
 from slug.report import png_data_uri
 from slug.search import TIE_TOL
-from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
-                           per_class_accuracy, topk_correct)
 
 
 def combine_deltas(deltas: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -41,24 +38,12 @@ def shared_layers(layers: dict[str, str]) -> dict[str, list[str]]:
     return {k: v for k, v in by_layer.items() if len(v) > 1}
 
 
-@torch.no_grad()
 def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict[str, int]) -> dict:
-    """Forget @1/@5 per concept, retain identities outside the set, objects (fractions)."""
-    id_clf = build_classifier(model, classifier_tokens(tokenizer, es.id_names, IDENTITY_TEMPLATES), len(IDENTITY_TEMPLATES))
-    obj_clf = build_classifier(model, classifier_tokens(tokenizer, es.obj_names, OBJECT_TEMPLATES), len(OBJECT_TEMPLATES))
-    idf, objf = encode_images(model, es.id_images), encode_images(model, es.obj_images)
-    out: dict = {"forget": {}}
-    for concept, t in targets.items():
-        mask = es.id_labels == t
-        out["forget"][concept] = {f"top{k}": float(topk_correct(idf[mask] @ id_clf.T, es.id_labels[mask], k).double().mean())
-                                  for k in (1, 5)}
-    keep = torch.ones(len(es.id_names), dtype=torch.bool)
-    keep[list(targets.values())] = False
-    for k in (1, 5):
-        pc = per_class_accuracy(idf, id_clf, es.id_labels, k)
-        out[f"retain_id_top{k}"] = float(np.nanmean(pc[keep].numpy()))
-        out[f"objects_top{k}"] = float(topk_correct(objf @ obj_clf.T, es.obj_labels, k).double().mean())
-    return out
+    """Forget @1/@5 per concept, retain identities outside the set, objects (fractions): the task metrics
+    of :mod:`slug.evaluation.tasks` with every concept of the set a target."""
+    from slug.evaluation.tasks import eval_tasks, evaluate_model
+
+    return evaluate_model(model, tokenizer, eval_tasks(es), {c: ("identities", t) for c, t in targets.items()})
 
 
 def meets(metrics: dict, concept: str, metric: str, max_value: float) -> bool:

@@ -50,19 +50,55 @@ class Criterion:
         return f"{self.metric} <= {self.max_value:g}"
 
 
-SELECTION_RULE = ("among trials meeting the forget criterion (and, if any, those whose retain identity "
-                  "and object top-1 each fell by at most max_retain_drop), maximise retain = "
-                  "(retain_id_top1 + objects_top1) / 2 on the "
-                  "search split; ties go to the smaller rho; then, if search.rho_margin > 0, enlarge that step to "
-                  "rho * (1 + rho_margin)")
+@dataclass(frozen=True)
+class MetricSpec:
+    """What the driver reads of a family's metrics: the forget keys (the criterion's and the fallback's
+    order), the retain keys (averaged into the retain score, each bounded by ``max_retain_drop``) and every
+    retain column (recorded as NaN when a trial's retain sets were skipped)."""
+
+    forget: tuple[str, ...] = ("forget_top5", "forget_top1")
+    retain: tuple[str, ...] = ("retain_id_top1", "objects_top1")
+    columns: tuple[str, ...] = ("retain_id_top1", "retain_id_top5", "objects_top1", "objects_top5")
+    retain_label: str = "retain identity and object top-1"  # the retain keys, in the selection rule's words
+
+    @classmethod
+    def for_tasks(cls, tasks) -> "MetricSpec":
+        """The spec of an evaluation over :class:`slug.evaluation.tasks.Task`s: every task's top-1 is a retain key."""
+        retain = tuple(t.keys[0] for t in tasks)
+        columns = tuple(k for t in tasks for k in t.keys)
+        if (retain, columns) == (cls.retain, cls.columns):
+            return cls()  # the identities and objects of CLIP and Stable Diffusion, in the default's words
+        return cls(retain=retain, columns=columns, retain_label=" and ".join(retain))
+
+    def score(self, metrics: dict) -> float:
+        """The retain score: the mean of the retain keys."""
+        return sum(metrics[k] for k in self.retain) / len(self.retain)
+
+    def drop(self, baseline: dict, metrics: dict) -> float:
+        """The largest retain drop against the original."""
+        return max(baseline[k] - metrics[k] for k in self.retain)
+
+    def rule(self) -> str:
+        return ("among trials meeting the forget criterion (and, if any, those whose "
+                f"{self.retain_label} each fell by at most max_retain_drop), maximise retain = "
+                f"({' + '.join(self.retain)}) / {len(self.retain)} on the search split; ties go to the smaller rho; "
+                "then, if search.rho_margin > 0, enlarge that step to rho * (1 + rho_margin)")
 
 
-RETAIN_KEYS = ("retain_id_top1", "objects_top1")  # the retain score and the retain bound
-RETAIN_METRICS = ("retain_id_top1", "retain_id_top5", "objects_top1", "objects_top5")  # all retain columns
+#: CLIP's and Stable Diffusion's metrics (identities and objects).
+METRICS = MetricSpec()
+SELECTION_RULE = METRICS.rule()
+RETAIN_KEYS = METRICS.retain  # the retain score and the retain bound
+RETAIN_METRICS = METRICS.columns  # all retain columns
 
 
-def retain_score(metrics: dict) -> float:
-    return 0.5 * (metrics["retain_id_top1"] + metrics["objects_top1"])
+def spec_of(evaluator) -> MetricSpec:
+    """The evaluator's metric spec (CLIP's and Stable Diffusion's when it names none)."""
+    return getattr(evaluator, "spec", METRICS)
+
+
+def retain_score(metrics: dict, spec: MetricSpec = METRICS) -> float:
+    return spec.score(metrics)
 
 
 def _nan_last(x: float) -> float:
@@ -81,9 +117,9 @@ def best_with_ties(items: list, keys: list[Callable]) -> object:
     return pool[0]
 
 
-def retain_drops(baseline: dict, metrics: dict) -> float:
-    """The larger of the two retain drops (identities top-1, objects top-1) against the original."""
-    return max(baseline[k] - metrics[k] for k in RETAIN_KEYS)
+def retain_drops(baseline: dict, metrics: dict, spec: MetricSpec = METRICS) -> float:
+    """The larger of the retain drops (identities top-1, objects top-1) against the original."""
+    return spec.drop(baseline, metrics)
 
 
 def bisect_rho(evaluate: Callable[[float], dict], meets: Callable[[dict], bool], rho_start: float = 0.1,
@@ -137,16 +173,17 @@ class SearchTrial:
     metrics: dict = field(default_factory=dict)
     kind: str = "search"  # "search": a bisection trial; "margin": the chosen step enlarged by search.rho_margin
 
-    def row(self) -> dict:
+    def row(self, spec: MetricSpec = METRICS) -> dict:
         d = asdict(self)
         d.update(d.pop("metrics"))
-        d["retain_score"] = retain_score(self.metrics)
+        d["retain_score"] = spec.score(self.metrics)
         return d
 
 
 def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
                   criterion: Criterion, rho_start: float = 0.1, max_iter: int = 10, rel_tol: float = 0.02,
-                  progress: Callable[[str], None] | None = None, retain_on_fail: bool = True) -> list[SearchTrial]:
+                  progress: Callable[[str], None] | None = None, retain_on_fail: bool = True,
+                  spec: MetricSpec = METRICS) -> list[SearchTrial]:
     """Run the per-layer search for every layer with ``evaluator.evaluate({layer: delta})``.
 
     ``retain_on_fail=False`` (config ``search.retain_on_fail``) evaluates each trial on the forget images
@@ -167,14 +204,14 @@ def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, tor
             if lazy:
                 m = evaluator.evaluate({layer: delta}, forget_only=True)
                 if not criterion(m):
-                    return {**m, **{k: math.nan for k in RETAIN_METRICS}}
+                    return {**m, **{k: math.nan for k in spec.columns}}
             return evaluator.evaluate({layer: delta})
 
         for i, (rho, m, ok) in enumerate(bisect_rho(evaluate, criterion, rho_start, max_iter, rel_tol)):
             trials.append(SearchTrial(layer, tower_of(layer), i, rho, rho * scale, ok, m))
             if progress:
                 progress(f"{layer} iter {i}: rho={rho:.4g} {criterion.metric}={m[criterion.metric]:.3f} "
-                         f"retain={retain_score(m):.3f} {'PASS' if ok else 'fail'}")
+                         f"retain={spec.score(m):.3f} {'PASS' if ok else 'fail'}")
     return trials
 
 
@@ -194,7 +231,7 @@ def with_margin(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch
 
 
 def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: float | None = None,
-                 metric: str = "forget_top5") -> tuple[SearchTrial, dict]:
+                 metric: str = "forget_top5", spec: MetricSpec = METRICS) -> tuple[SearchTrial, dict]:
     """Apply the selection rule of the module docstring; returns the trial and a note of how.
 
     ``metric`` is the criterion's: when no trial meets it, the trial with its lowest value is kept.
@@ -205,16 +242,15 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
     note = {"n_trials": len(trials), "n_meeting_criterion": len(passing), "criterion_met": bool(passing)}
     pool = passing
     if passing and max_retain_drop is not None:
-        within = [t for t in passing if retain_drops(baseline, t.metrics) <= max_retain_drop + TIE_TOL]
+        within = [t for t in passing if spec.drop(baseline, t.metrics) <= max_retain_drop + TIE_TOL]
         note["n_within_retain_bound"] = len(within)
         note["retain_bound_met"] = bool(within)
         pool = within or passing
     if not pool:  # nothing forgets: keep the trial that forgets most, flagged as not meeting the criterion
-        best = best_with_ties(trials, [lambda t: t.metrics.get(metric, 1.0), lambda t: t.metrics.get("forget_top5", 1.0),
-                                       lambda t: t.metrics.get("forget_top1", 1.0), lambda t: -retain_score(t.metrics),
-                                       lambda t: t.rho])
+        forget = [lambda t, k=k: t.metrics.get(k, 1.0) for k in (metric, *spec.forget)]
+        best = best_with_ties(trials, [*forget, lambda t: -spec.score(t.metrics), lambda t: t.rho])
         return best, note
-    best = best_with_ties(pool, [lambda t: -retain_score(t.metrics), lambda t: t.rho])
+    best = best_with_ties(pool, [lambda t: -spec.score(t.metrics), lambda t: t.rho])
     return best, note
 
 
@@ -225,8 +261,10 @@ def select_trial(trials: list[SearchTrial], baseline: dict, max_retain_drop: flo
 
 class Evaluator(Protocol):
     """What the driver needs of a model family: the metrics of the model with ``theta[name] += delta``
-    for each edit (restored afterwards), keyed as the criterion and ``RETAIN_KEYS``; ``forget_only``
-    may return only the ``forget_*`` metrics (a cheap first look at a trial)."""
+    for each edit (restored afterwards), keyed as the criterion and its ``spec`` (a :class:`MetricSpec`);
+    ``forget_only`` may return only the ``forget_*`` metrics (a cheap first look at a trial)."""
+
+    spec: MetricSpec
 
     def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict: ...
 
@@ -242,6 +280,7 @@ class SearchOutcome:
     note: dict
     rho_threshold: float
     baseline: dict
+    spec: MetricSpec = METRICS
 
 
 def run_search(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], layers: list[str],
@@ -255,7 +294,7 @@ def run_search(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[
     trial is kept (flagged in the note) and, if its retain sets were skipped, evaluated fully.
     """
     trials = search_layers(evaluator, params, g_f, layers, criterion, rho_start, max_iter, rel_tol,
-                           progress=progress, retain_on_fail=retain_on_fail)
+                           progress=progress, retain_on_fail=retain_on_fail, spec=spec_of(evaluator))
     return choose(evaluator, params, g_f, trials, criterion, baseline, max_retain_drop, rho_margin)
 
 
@@ -263,15 +302,16 @@ def choose(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[str,
            criterion: Criterion, baseline: dict, max_retain_drop: float | None = None,
            rho_margin: float = 0.0) -> SearchOutcome:
     """The selection rule over ``trials``, then the margin (module docstring)."""
-    best, note = select_trial(trials, baseline, max_retain_drop, criterion.metric)
-    if any(math.isnan(best.metrics.get(k, 0.0)) for k in RETAIN_METRICS):  # nothing forgot: evaluate the closest fully
+    spec = spec_of(evaluator)
+    best, note = select_trial(trials, baseline, max_retain_drop, criterion.metric, spec)
+    if any(math.isnan(best.metrics.get(k, 0.0)) for k in spec.columns):  # nothing forgot: evaluate the closest fully
         delta, _ = make_delta(params[best.layer].detach(), g_f[best.layer], best.rho)
         best.metrics = evaluator.evaluate({best.layer: delta})
     threshold = best.rho
     if rho_margin > 0 and note["criterion_met"]:
         best = with_margin(evaluator, params, g_f, best, criterion, rho_margin)
         trials.append(best)
-    return SearchOutcome(trials, best, note, threshold, baseline)
+    return SearchOutcome(trials, best, note, threshold, baseline, spec)
 
 
 def given_edit_trial(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor],
@@ -295,21 +335,21 @@ def _public(metrics: dict) -> dict:
 def selection_record(outcome: SearchOutcome, criterion: Criterion, layers: list[str], *,
                      max_retain_drop: float | None, rho_margin: float) -> dict:
     """The keys every family's ``selection.json`` shares (the scripts add provenance and their own)."""
-    best = outcome.best
+    best, spec = outcome.best, outcome.spec
     return {
         "layer": best.layer, "tower": best.tower, "rho": best.rho, "lambda": best.lam,
         "rho_threshold": outcome.rho_threshold, "rho_margin": rho_margin,
         "criterion": criterion.describe(), **outcome.note,
-        "selection_rule": SELECTION_RULE, "max_retain_drop": max_retain_drop,
+        "selection_rule": spec.rule(), "max_retain_drop": max_retain_drop,
         "metrics_search_split": _public(best.metrics), "baseline_search_split": _public(outcome.baseline),
-        "retain_score": retain_score(best.metrics), "baseline_retain_score": retain_score(outcome.baseline),
-        "retain_drop": retain_drops(outcome.baseline, best.metrics),
+        "retain_score": spec.score(best.metrics), "baseline_retain_score": spec.score(outcome.baseline),
+        "retain_drop": spec.drop(outcome.baseline, best.metrics),
         "layers_searched": layers,
     }
 
 
-def trials_table(trials: list[SearchTrial]):
+def trials_table(trials: list[SearchTrial], spec: MetricSpec = METRICS):
     """``search.tsv``'s rows: one per trial, scalar metrics only."""
     import pandas as pd
 
-    return pd.DataFrame([_public(t.row()) for t in trials])
+    return pd.DataFrame([_public(t.row(spec)) for t in trials])

@@ -50,17 +50,3 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
     """Boolean [N]: is the label among the top-k logits."""
     k = min(k, logits.shape[1])
     return (logits.topk(k, dim=1).indices == labels[:, None]).any(1)
-
-
-def per_class_accuracy(features: torch.Tensor, classifier: torch.Tensor, labels: torch.Tensor,
-                       k: int = 1) -> torch.Tensor:
-    """Accuracy of each class [C] (NaN for classes without images), in float64.
-
-    Every accuracy is a count of images over a count of images; in float64 their means are exact to
-    about 1e-16, so equal counts give equal metrics whatever path computed them (see ``slug.search.TIE_TOL``).
-    """
-    hit = topk_correct(features @ classifier.T, labels, k).double()
-    C = classifier.shape[0]
-    sums = torch.zeros(C, dtype=torch.float64).index_add_(0, labels, hit)
-    counts = torch.zeros(C, dtype=torch.float64).index_add_(0, labels, torch.ones_like(hit))
-    return sums / counts

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from slug.evaluation import CachedEvaluator, EvalSet, bootstrap_change, load_eval_set, mia_score, score
+from slug.evaluation import CachedEvaluator, EvalSet, Task, bootstrap_change, eval_tasks, load_eval_set, mia_score, score
+from slug.evaluation.tasks import image_features
 from slug.gradients import candidate_names
 
 
@@ -22,13 +23,32 @@ def test_metrics_forget_only_the_target_and_average_retain_per_identity():
     id_labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 4, 5])
     obj_feats, obj_labels = torch.stack([e[0], e[1], e[2], e[0]]), torch.tensor([0, 1, 2, 2])
     es = EvalSet(torch.empty(0), id_labels, list("ABCDEF"), torch.empty(0), obj_labels, list("xyz"))
-    m = score(id_feats, e, obj_feats, e[:3], es, target=0)
+    feats, clfs = {"identities": id_feats, "objects": obj_feats}, {"identities": e, "objects": e[:3]}
+    m = score(feats, clfs, eval_tasks(es), target=("identities", 0))
+    assert list(m) == ["forget_top1", "retain_id_top1", "objects_top1", "forget_top5", "retain_id_top5", "objects_top5"]
     assert m["forget_top1"] == 0.5 and m["forget_top5"] == 1.0
     # per identity without the target: (1 + 1/2 + 1 + 1 + 1) / 5; per image it would be 6/7, with the target 5/6
     assert m["retain_id_top1"] == pytest.approx(0.9) and m["retain_id_top5"] == 1.0
     assert m["objects_top1"] == 0.75 and m["objects_top5"] == 1.0  # top-5 of 3 classes: all of them
-    untargeted = score(id_feats, e, obj_feats, e[:3], es, target=None)
+    untargeted = score(feats, clfs, eval_tasks(es), target=None)
     assert "forget_top1" not in untargeted and untargeted["retain_id_top1"] == pytest.approx(5 / 6)
+
+
+def test_a_concept_is_one_class_of_its_own_task_and_every_other_task_is_retained_on_its_own():
+    """A third task (styles) with the concept in it: forget is measured within that task, the identities and
+    objects keep their full classes, and the styles' retain accuracy leaves the concept's class out."""
+    e = torch.eye(4)
+    tasks = [Task("identities", "retain_id", list("AB"), ("{}.",), torch.empty(2), torch.tensor([0, 1])),
+             Task("objects", "objects", list("xy"), ("a {}.",), torch.empty(2), torch.tensor([0, 1]), per_class=False),
+             Task("styles", "styles", list("PQRS"), ("{} style.",), torch.empty(6), torch.tensor([0, 0, 1, 2, 3, 3]))]
+    feats = {"identities": e[:2, :2], "objects": e[[1, 1], :2],  # objects: one right of two
+             "styles": e[[0, 1, 1, 2, 0, 3]]}  # P: one of two; S: one of two; Q and R right
+    clfs = {"identities": e[:2, :2], "objects": e[:2, :2], "styles": e}
+    m = score(feats, clfs, tasks, target=("styles", 0))
+    assert m["forget_top1"] == 0.5
+    assert m["retain_id_top1"] == 1.0 and m["objects_top1"] == 0.5
+    assert m["styles_top1"] == pytest.approx((1 + 1 + 0.5) / 3)  # Q, R, S: P is the concept, left out
+    assert score(feats, clfs, tasks, target=("identities", 0))["styles_top1"] == pytest.approx((0.5 + 1 + 1 + 0.5) / 4)
 
 
 def test_bootstrap_change_is_the_metric_change_with_an_interval_that_narrows_with_more_images():
@@ -92,13 +112,14 @@ def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, 
         with torch.no_grad():
             params[layer].add_(delta)  # restored by copy below: (w + d) - d is not always w in floating point
             uncached = ev.evaluate_uncached()
-            partial = ev._finish(tower, stage, acts, ("id", "obj"))
-            full = ev._images() if tower == "vision" else ev._classifiers()
+            partial = ev._finish(tower, stage, acts, ("identities", "objects"))
+            full = image_features(ev.model, ev.tasks) if tower == "vision" else ev._classifiers()
             params[layer].copy_(before[layer])
         for k in cached:
             assert cached[k] == pytest.approx(uncached[k], abs=1e-5), (layer, k)
-        for got, ref in zip(partial, full):
-            torch.testing.assert_close(got, ref, atol=1e-5, rtol=0, msg=layer)
+        assert set(partial) == set(full) == {"identities", "objects"}
+        for g in full:
+            torch.testing.assert_close(partial[g], full[g], atol=1e-5, rtol=0, msg=layer)
     # every tensor of the model is bit-identical after all the edits, and scoring it afresh gives the baseline
     after = tiny_clip.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)

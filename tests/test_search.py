@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from slug.search import TIE_TOL, Criterion, SearchTrial, bisect_rho, make_delta, select_trial
-from slug.zeroshot import per_class_accuracy
+from slug.evaluation.tasks import class_accuracies
+from slug.zeroshot import topk_correct
 
 
 @pytest.mark.parametrize("threshold", [0.013, 0.1, 0.37, 2.9])
@@ -109,14 +110,14 @@ def test_an_exact_tie_goes_to_the_smaller_rho_whatever_the_last_bits_and_the_ord
     assert select_trial([d], base2, max_retain_drop=0.2 - 1e-6)[1]["n_within_retain_bound"] == 0
 
 
-def test_per_class_accuracy_is_a_float64_share_of_counts_whatever_the_class_order():
+def test_class_accuracies_are_a_float64_share_of_counts_whatever_the_class_order():
     g = torch.Generator().manual_seed(0)
     n_cls, per = 37, 7
     labels = torch.arange(n_cls).repeat_interleave(per)
     hits = torch.rand(n_cls * per, generator=g) < 0.6
     predicted = torch.where(hits, labels, (labels + 1) % n_cls)  # right exactly where `hits` says
     feats = torch.nn.functional.one_hot(predicted, n_cls).float()
-    pc = per_class_accuracy(feats, torch.eye(n_cls), labels)
+    pc = class_accuracies(topk_correct(feats @ torch.eye(n_cls).T, labels, 1), labels, n_cls)
     counts = hits.view(n_cls, per).sum(1)
     assert pc.dtype == torch.float64 and torch.equal(pc, counts.double() / per)
     perm = torch.randperm(n_cls, generator=g)  # the same counts summed in another order

@@ -335,16 +335,10 @@ def first_meeting(records: list[EpochRecord]) -> EpochRecord:
     return next((r for r in records if r.meets_criterion), records[-1])
 
 
-@torch.no_grad()
 def evaluate_model(model: torch.nn.Module, tokenizer: Callable, es, target: int | None) -> dict[str, float]:
-    """Full (uncached) evaluation with the code SLUG's search and report use (``slug.evaluation.score``)."""
-    from slug.evaluation import score
-    from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens,
-                               encode_images)
+    """Full (uncached) evaluation with the metrics SLUG's search and report use (``slug.evaluation.tasks``)."""
+    from slug.evaluation.tasks import classifiers, eval_tasks, image_features, score
 
-    id_clf = build_classifier(model, classifier_tokens(tokenizer, es.id_names, IDENTITY_TEMPLATES),
-                              len(IDENTITY_TEMPLATES))
-    obj_clf = build_classifier(model, classifier_tokens(tokenizer, es.obj_names, OBJECT_TEMPLATES),
-                               len(OBJECT_TEMPLATES))
-    return score(encode_images(model, es.id_images), id_clf, encode_images(model, es.obj_images), obj_clf,
-                 es, target)
+    tasks = eval_tasks(es)
+    return score(image_features(model, tasks), classifiers(model, tokenizer, tasks), tasks,
+                 ("identities", target) if target is not None else None)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from slug.diffusion.pipeline import pixel_space, sd_size
 from slug.diffusion.subjects import Subjects
+from slug.search import MetricSpec
 
 log = logging.getLogger("slug")
 
@@ -80,18 +81,23 @@ def evaluation_prompts(subjects: Subjects, target: str, n_target: int, n_identit
     return ps
 
 
+def _task_of(kind: str) -> str:
+    """The classification task of a prompt's subject: objects among objects, the target and the other
+    identities among the identities."""
+    return "objects" if kind == "object" else "identities"
+
+
 class Recogniser:
-    """Zero-shot classification of generated images by a CLIP (the reference's templates)."""
+    """Zero-shot classification of generated images by a CLIP, within each image's task
+    (:func:`slug.evaluation.tasks.generation_tasks`, the reference's templates)."""
 
     def __init__(self, bundle, subjects: Subjects):
-        from slug.zeroshot import IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens
+        from slug.evaluation.tasks import classifiers, generation_tasks
 
         self.bundle, self.subjects = bundle, subjects
         m = bundle.model.eval()
-        self.id_clf = build_classifier(m, classifier_tokens(bundle.tokenizer, subjects.identities, IDENTITY_TEMPLATES),
-                                       len(IDENTITY_TEMPLATES))
-        self.obj_clf = build_classifier(m, classifier_tokens(bundle.tokenizer, subjects.objects, OBJECT_TEMPLATES),
-                                        len(OBJECT_TEMPLATES))
+        self.tasks = generation_tasks(subjects.identities, subjects.objects)
+        self.clfs = classifiers(m, bundle.tokenizer, self.tasks)
         size = m.visual.image_size
         self.size = size[0] if isinstance(size, (tuple, list)) else int(size)
         norm = [t for t in bundle.preprocess_val.transforms if type(t).__name__ == "Normalize"]
@@ -100,39 +106,38 @@ class Recogniser:
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, kinds: Sequence[str]) -> list[str]:
-        """The predicted subject name of each image in [0, 1] (identity or object, by ``kinds``)."""
+        """The predicted subject name of each image in [0, 1], within its task (by ``kinds``)."""
         from slug.zeroshot import encode_images
 
         x = F.interpolate(images.float(), size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0, 1)
         feats = encode_images(self.bundle.model, (x - self.mean) / self.std)
-        id_pred = (feats @ self.id_clf.T).argmax(1)
-        obj_pred = (feats @ self.obj_clf.T).argmax(1)
-        return [self.subjects.objects[int(o)] if k == "object" else self.subjects.identities[int(i)]
-                for i, o, k in zip(id_pred, obj_pred, kinds)]
+        pred = {t.name: (feats @ self.clfs[t.name].T).argmax(1) for t in self.tasks}
+        names = {t.name: t.classnames for t in self.tasks}
+        return [names[_task_of(k)][int(pred[_task_of(k)][i])] for i, k in enumerate(kinds)]
 
 
 def recognition_metrics(ps: PromptSet, predictions: Sequence[str], subjects: Subjects) -> dict:
-    """Recognition rates: the target's, each other identity's and object's, and their means.
+    """Recognition rates with the task metrics of :mod:`slug.evaluation.tasks`: the target's, each other
+    identity's and object's, and each task's mean over its subjects.
 
-    Keys mirror the CLIP search's metrics so :mod:`slug.search` can run on them:
-    ``forget_top1`` = target rate, ``retain_id_top1`` = mean rate of the other identities,
-    ``objects_top1`` = mean rate of the objects.
+    ``forget_top1`` = the target's rate, ``retain_id_top1`` = the mean rate of the other identities,
+    ``objects_top1`` = the mean rate of the objects.
     """
-    hit = np.array([p == s for p, s in zip(predictions, ps.subjects)], float)
+    from slug.evaluation.tasks import forget_accuracy, generation_tasks, retain_accuracy
+
+    hit = torch.tensor([p == s for p, s in zip(predictions, ps.subjects)])
     kinds = np.array(ps.kinds)
     subj = np.array(ps.subjects)
-    per = {s: float(hit[subj == s].mean()) for s in dict.fromkeys(ps.subjects)}
-    ids = [s for s in dict.fromkeys(ps.subjects) if ps.kinds[ps.subjects.index(s)] == "identity"]
-    objs = [s for s in dict.fromkeys(ps.subjects) if ps.kinds[ps.subjects.index(s)] == "object"]
-    target = float(hit[kinds == "target"].mean())
-    return {
-        "forget_top1": target,
-        "forget_top5": target,  # one recognition rate: the search's top-5 criterion means the same here
-        "retain_id_top1": float(np.mean([per[s] for s in ids])) if ids else float("nan"),
-        "objects_top1": float(np.mean([per[s] for s in objs])) if objs else float("nan"),
-        "chance_identity": subjects.chance_identity, "chance_object": subjects.chance_object,
-        "per_subject": per,
-    }
+    per = {s: float(hit[torch.from_numpy(subj == s)].double().mean()) for s in dict.fromkeys(ps.subjects)}
+    out = {"forget_top1": forget_accuracy(hit[torch.from_numpy(kinds == "target")])}
+    out["forget_top5"] = out["forget_top1"]  # one recognition rate: the search's top-5 criterion means the same here
+    for t in generation_tasks(subjects.identities, subjects.objects):
+        rows = [i for i, k in enumerate(ps.kinds) if _task_of(k) == t.name]
+        labels = torch.tensor([t.classnames.index(ps.subjects[i]) for i in rows], dtype=torch.long)
+        exclude = sorted({int(labels[j]) for j, i in enumerate(rows) if ps.kinds[i] == "target"})
+        out[t.keys[0]] = retain_accuracy(hit[rows], labels, len(t.classnames), t.per_class, exclude)
+    return {**out, "chance_identity": subjects.chance_identity, "chance_object": subjects.chance_object,
+            "per_subject": per}
 
 
 class GenerationEvaluator:
@@ -147,6 +152,8 @@ class GenerationEvaluator:
         self.pipe, self.rec, self.ps = pipe, recogniser, ps
         self.noise = fixed_noise(pipe, len(ps), seed)
         self.steps, self.guidance, self.clip_skip = steps, guidance, clip_skip
+        # the driver's view: the search's criterion and retain score, on one recognition rate per task
+        self.spec = MetricSpec(columns=tuple(t.keys[0] for t in recogniser.tasks))
 
     def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict:
         """Every metric of one generation pass (``forget_only`` changes nothing: the target's prompts and

@@ -9,13 +9,15 @@ Metrics (all fractions in [0, 1] except MIA, in %):
 - ``mia_mean/std``: membership inference on the matched image-text cosine, forget set (members)
   vs a non-member shard, logistic regression, repeated over seeds and splits, scaled to % once.
 
-Modules: ``sets`` (the held-out sets), ``metrics`` (the definitions), ``cached`` (the search's
+Modules: ``sets`` (the held-out sets), ``tasks`` (the classification tasks, the one classifier builder and
+the definition of each accuracy), ``metrics`` (cosines, MIA, intervals), ``cached`` (the search's
 evaluator), ``staged`` (partial forward passes of open_clip towers).
 """
 
 from slug.evaluation.cached import CachedEvaluator
-from slug.evaluation.metrics import bootstrap_change, cosine_matrix, matched_cosine, mia_score, score
+from slug.evaluation.metrics import bootstrap_change, cosine_matrix, matched_cosine, mia_score
 from slug.evaluation.sets import EvalSet, load_eval_set
+from slug.evaluation.tasks import Task, classifiers, eval_tasks, evaluate_model, generation_tasks, score
 
-__all__ = ["CachedEvaluator", "EvalSet", "bootstrap_change", "cosine_matrix", "load_eval_set", "matched_cosine",
-           "mia_score", "score"]
+__all__ = ["CachedEvaluator", "EvalSet", "Task", "bootstrap_change", "classifiers", "cosine_matrix", "eval_tasks",
+           "evaluate_model", "generation_tasks", "load_eval_set", "matched_cosine", "mia_score", "score"]

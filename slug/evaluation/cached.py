@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from slug.evaluation.metrics import score
 from slug.evaluation.sets import EvalSet
 from slug.evaluation.staged import _StagedText, _StagedVision
-from slug.zeroshot import (
-    IDENTITY_TEMPLATES,
-    OBJECT_TEMPLATES,
-    build_classifier,
-    classifier_tokens,
-    encode_images,
-    topk_correct,
-)
-
+from slug.search import MetricSpec
+from slug.evaluation.tasks import Task, classifiers, eval_tasks, forget_accuracy, hits, image_features, score, task
+from slug.zeroshot import build_classifier, encode_images, topk_correct
 
 class _LazyChunks:
     """``(images[i:i + bs].to(device), None)`` for each chunk, made when iterated (re-iterable): the
@@ -42,6 +35,9 @@ class CachedEvaluator:
     is cached at a time (the layer being searched): ``cache_bytes()`` reports its size.
     Results equal an uncached evaluation (tested to 1e-5). Models other than open_clip's
     standard ``CLIP`` fall back to recomputing the edited tower.
+
+    The metrics are those of :func:`slug.evaluation.tasks.score` over ``tasks`` (by default the
+    evaluation set's identities and objects); ``target`` is the concept's class in ``target_task``.
     """
 
     def __init__(
@@ -52,10 +48,16 @@ class CachedEvaluator:
         target: int | None,
         batch_size: int = 256,
         partial: bool = True,
+        tasks: Sequence[Task] | None = None,
+        target_task: str = "identities",
     ):
         self.model, self.es, self.target, self.batch_size = model, es, target, batch_size
-        self.id_tokens = classifier_tokens(tokenizer, es.id_names, IDENTITY_TEMPLATES)
-        self.obj_tokens = classifier_tokens(tokenizer, es.obj_names, OBJECT_TEMPLATES)
+        self.tasks = list(tasks) if tasks is not None else eval_tasks(es)
+        self.spec = MetricSpec.for_tasks(self.tasks)  # what the search driver reads of the metrics
+        self.tokenizer = tokenizer
+        self.tokens = {t.name: t.tokens(tokenizer) for t in self.tasks}
+        self._target = (target_task, target) if target is not None else None
+        self._target_task = task(self.tasks, target_task) if target is not None else None
         self.params = dict(model.named_parameters())
         self.device = next(model.parameters()).device
         self._staged = {}
@@ -63,33 +65,25 @@ class CachedEvaluator:
             self._staged["vision"] = _StagedVision(model.visual, batch_size)
         if partial and _StagedText.supports(model):
             self._staged["text"] = _StagedText(model, batch_size)
-        self._target_mask = es.id_labels == target if target is not None else None
+        self._target_mask = self._target_task.labels == target if target is not None else None
         self._cache: dict[str, tuple[int, dict]] = {}
         self._base = self._features()
 
-    def _classifiers(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return (
-            build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES)),
-            build_classifier(self.model, self.obj_tokens, len(OBJECT_TEMPLATES)),
-        )
+    def _classifiers(self) -> dict[str, torch.Tensor]:
+        return classifiers(self.model, self.tokenizer, self.tasks)
 
-    def _images(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return encode_images(self.model, self.es.id_images), encode_images(self.model, self.es.obj_images)
+    def _features(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        return image_features(self.model, self.tasks), self._classifiers()
 
-    def _features(self):
-        return (*self._images(), *self._classifiers())
+    def _score(self, feats: dict, clfs: dict) -> dict[str, float]:
+        return score(feats, clfs, self.tasks, self._target)
 
     def baseline(self) -> dict[str, float]:
-        idf, objf, idc, objc = self._base
-        return score(idf, idc, objf, objc, self.es, self.target)
+        return self._score(*self._base)
 
     def hits(self) -> dict[str, torch.Tensor]:
-        """Top-1 correctness of every identity and object image (bool), for :func:`bootstrap_change`."""
-        idf, objf, idc, objc = self._base
-        return {
-            "identities": topk_correct(idf @ idc.T, self.es.id_labels, 1),
-            "objects": topk_correct(objf @ objc.T, self.es.obj_labels, 1),
-        }
+        """Top-1 correctness of every held-out image of every task (bool), for :func:`bootstrap_change`."""
+        return hits(*self._base, self.tasks)
 
     # -- partial forward -----------------------------------------------------------------
     def _raw_chunks(self, tower: str) -> dict[str, list]:
@@ -99,7 +93,7 @@ class CachedEvaluator:
             for g, x in self._image_groups().items():
                 out[g] = _LazyChunks(x, bs, self.device)
         else:
-            for g, tok in (("id", self.id_tokens), ("obj", self.obj_tokens)):
+            for g, tok in self.tokens.items():
                 eot = tok.argmax(dim=-1)
                 T = int(eot.max()) + 1  # causal attention: later tokens cannot reach the EOT token
                 out[g] = [
@@ -127,21 +121,21 @@ class CachedEvaluator:
         return acts
 
     def _image_groups(self) -> dict[str, torch.Tensor]:
-        """The vision tower's inputs: identity and object images, and the target's images again
-        ("fgt", a few dozen) so a forget-only evaluation runs on them alone."""
-        groups = {"id": self.es.id_images, "obj": self.es.obj_images}
+        """The vision tower's inputs: every task's images, and the target's images again ("forget", a
+        few dozen) so a forget-only evaluation runs on them alone."""
+        groups = {t.name: t.images for t in self.tasks if t.images is not None}
         if self.target is not None:
-            groups["fgt"] = self.es.id_images[self._target_mask]
+            groups[_FORGET] = self._target_task.images[self._target_mask]
         return groups
 
-    def _finish(self, tower: str, stage: int, acts: dict[str, list], groups: tuple[str, ...]) -> list[torch.Tensor]:
-        """Features of ``groups`` (vision: image features; text: the normalised per-name classifiers)."""
+    def _finish(self, tower: str, stage: int, acts: dict[str, list], groups: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Features of ``groups`` (vision: image features; text: the normalised per-class classifiers)."""
         st = self._staged[tower]
-        feats = [torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in acts[g]]) for g in groups]
+        feats = {g: torch.cat([st.advance(x, aux, stage, st.n_stages).float().cpu() for x, aux in acts[g]]) for g in groups}
         if tower == "vision":
             return feats
-        n_templates = {"id": len(IDENTITY_TEMPLATES), "obj": len(OBJECT_TEMPLATES)}
-        return [F.normalize(f.view(-1, n_templates[g], f.shape[-1]).mean(1), dim=-1) for g, f in zip(groups, feats)]
+        n_templates = {t.name: len(t.templates) for t in self.tasks}
+        return {g: F.normalize(f.view(-1, n_templates[g], f.shape[-1]).mean(1), dim=-1) for g, f in feats.items()}
 
     def cache_bytes(self) -> int:
         """Bytes held by the cached activations (both towers)."""
@@ -152,11 +146,25 @@ class CachedEvaluator:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def _forget_only(self, towers: dict[str, int], acts: dict) -> dict[str, float]:
+        """``forget_top1/5`` from the target's images and its task's classifier alone."""
+        feats, clfs = self._base
+        tname = self._target_task.name
+        fgt, clf = feats[tname][self._target_mask], clfs[tname]
+        if "vision" in towers:
+            fgt = (self._finish("vision", towers["vision"], acts["vision"], (_FORGET,))[_FORGET] if "vision" in acts
+                   else encode_images(self.model, self._target_task.images[self._target_mask]))
+        if "text" in towers:
+            clf = (self._finish("text", towers["text"], acts["text"], (tname,))[tname] if "text" in acts
+                   else build_classifier(self.model, self.tokens[tname], len(self._target_task.templates)))
+        labels = torch.full((len(fgt),), self.target, dtype=torch.long)
+        return {f"forget_top{k}": forget_accuracy(topk_correct(fgt @ clf.T, labels, k)) for k in (1, 5)}
+
     @torch.no_grad()
     def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict[str, float]:
         """Metrics of the model with ``theta[name] += delta`` for each edit (restored afterwards).
 
-        ``forget_only``: only ``forget_top1``/``forget_top5``, from the target's images and the identity
+        ``forget_only``: only ``forget_top1``/``forget_top5``, from the target's images and its task's
         classifier alone (a few percent of the cost of a vision edit's full evaluation); the step search
         uses it to reject trials that do not forget without evaluating the retain sets.
         """
@@ -178,41 +186,24 @@ class CachedEvaluator:
                 p = self.params[name]
                 originals[name] = p.detach().clone()
                 p.add_(delta.to(p.device, p.dtype))
-            idf, objf, idc, objc = self._base
             if forget_only:
-                fgt = idf[self._target_mask]
-                if "vision" in towers:
-                    fgt = (
-                        self._finish("vision", towers["vision"], acts["vision"], ("fgt",))[0]
-                        if "vision" in acts
-                        else encode_images(self.model, self.es.id_images[self._target_mask])
-                    )
-                if "text" in towers:
-                    idc = (
-                        self._finish("text", towers["text"], acts["text"], ("id",))[0]
-                        if "text" in acts
-                        else build_classifier(self.model, self.id_tokens, len(IDENTITY_TEMPLATES))
-                    )
-                labels = torch.full((len(fgt),), self.target, dtype=torch.long)
-                return {f"forget_top{k}": float(topk_correct(fgt @ idc.T, labels, k).double().mean()) for k in (1, 5)}
+                return self._forget_only(towers, acts)
+            feats, clfs = dict(self._base[0]), dict(self._base[1])
+            with_images = [t.name for t in self.tasks if t.images is not None]
             if "vision" in towers:
-                idf, objf = (
-                    self._finish("vision", towers["vision"], acts["vision"], ("id", "obj"))
-                    if "vision" in acts
-                    else self._images()
-                )
+                feats.update(self._finish("vision", towers["vision"], acts["vision"], with_images) if "vision" in acts
+                             else image_features(self.model, self.tasks))
             if "text" in towers:
-                idc, objc = (
-                    self._finish("text", towers["text"], acts["text"], ("id", "obj"))
-                    if "text" in acts
-                    else self._classifiers()
-                )
-            return score(idf, idc, objf, objc, self.es, self.target)
+                clfs.update(self._finish("text", towers["text"], acts["text"], list(self.tokens)) if "text" in acts
+                            else self._classifiers())
+            return self._score(feats, clfs)
         finally:
             for name, orig in originals.items():
                 self.params[name].copy_(orig)
 
     @torch.no_grad()
     def evaluate_uncached(self) -> dict[str, float]:
-        idf, objf, idc, objc = self._features()
-        return score(idf, idc, objf, objc, self.es, self.target)
+        return self._score(*self._features())
+
+
+_FORGET = "__forget__"  # the image group of the target's images (not a task name)

@@ -9,29 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from slug.evaluation.sets import EvalSet
-from slug.zeroshot import (
-    IDENTITY_TEMPLATES,
-    build_classifier,
-    classifier_tokens,
-    encode_images,
-    per_class_accuracy,
-    topk_correct,
-)
-
-
-def score(id_feats: torch.Tensor, id_clf: torch.Tensor, obj_feats: torch.Tensor, obj_clf: torch.Tensor,
-          es: EvalSet, target: int | None) -> dict[str, float]:
-    """The accuracy metrics from features and classifiers."""
-    out: dict[str, float] = {}
-    for k in (1, 5):
-        pc = per_class_accuracy(id_feats, id_clf, es.id_labels, k)
-        if target is not None:
-            mask = es.id_labels == target
-            out[f"forget_top{k}"] = float(topk_correct(id_feats[mask] @ id_clf.T, es.id_labels[mask], k).double().mean())
-            pc = torch.cat([pc[:target], pc[target + 1:]])
-        out[f"retain_id_top{k}"] = float(np.nanmean(pc.numpy()))
-        out[f"objects_top{k}"] = float(topk_correct(obj_feats @ obj_clf.T, es.obj_labels, k).double().mean())
-    return out
+from slug.zeroshot import IDENTITY_TEMPLATES, encode_images
 
 
 def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor, macro: bool,
@@ -111,8 +89,11 @@ def mia_score(member: np.ndarray, nonmember: np.ndarray, seeds: int = 10, splits
 @torch.no_grad()
 def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, names: Sequence[str]) -> np.ndarray:
     """[image identity x name] mean cosine similarity between each identity's images and "{name}."."""
+    from slug.evaluation.tasks import Task, classifiers
+
     idx = [es.target_index(n) for n in names]
-    txt = F.normalize(build_classifier(model, classifier_tokens(tokenizer, list(names), IDENTITY_TEMPLATES), 1), dim=-1)
+    names_task = Task("names", "names", list(names), IDENTITY_TEMPLATES)
+    txt = F.normalize(classifiers(model, tokenizer, [names_task])["names"], dim=-1)
     rows = []
     for i in idx:
         feats = encode_images(model, es.id_images[es.id_labels == i])
