@@ -31,7 +31,7 @@ test: $(STAMP)
 
 ## test-fast: the unit tests only (no Snakemake runs), for the edit loop
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q tests/unit -m "not slow" --durations=5
 
 ## test-slurm: the workflow through profiles/slurm on a real one-node SLURM cluster started here
 ## (as root: installs slurm-wlm and munge when missing, stops the daemons it started; see .ci/slurm/)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from slug.io import atomic_path, atomic_write_text, read_json
+from slug.io import atomic_write_text, read_json, write_tsv
 from slug.report import CSS
 
 METRICS = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean", "mia_std")
@@ -179,8 +179,7 @@ def write_summary(concepts: Sequence[str], table_path: str | Path, html_path: st
                   root: str | Path = "results") -> pd.DataFrame:
     """Write the batch summary (TSV + self-contained HTML); failed concepts are named, not dropped."""
     df = summary_rows(concepts, root)
-    with atomic_path(table_path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    write_tsv(table_path, df)
     failed = failed_concepts(df)
     ok = df[df.status == "ok"]
     parts = [f"<p>{len(df)} concepts, each unlearned independently from the original model with SLUG "

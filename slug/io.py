@@ -40,6 +40,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_tsv(path: str | Path, table, float_format: str | None = "%.6g") -> None:
+    """A pandas table as a tab-separated file (no index; floats to 6 significant digits), atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format=float_format)
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, torch.Tensor):
         return o.tolist()

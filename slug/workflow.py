@@ -8,6 +8,7 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -76,3 +77,13 @@ def versions() -> dict[str, str]:
 def as_list(x) -> list:
     """Snakemake gives a named input as a string when it is one file, as a list when several."""
     return [x] if isinstance(x, (str, Path)) else list(x)
+
+
+def present(named, keys: Sequence[str]) -> dict[str, str]:
+    """The first file of each named input in ``keys`` that a rule gave (optional inputs may be absent or empty)."""
+    out = {}
+    for k in keys:
+        files = as_list(named.get(k, None) or [])
+        if files:
+            out[k] = str(files[0])
+    return out

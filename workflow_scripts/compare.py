@@ -2,7 +2,7 @@
 import math
 
 from slug.comparison import benchmark_seconds, comparison_plot, method_rows, speed_ratios
-from slug.io import atomic_path, read_json
+from slug.io import read_json, write_tsv
 from slug.workflow import setup
 
 p = snakemake.params
@@ -25,6 +25,5 @@ table = method_rows(snakemake.wildcards.concept, slug_metrics, selection, slug_s
 log.info("SLUG stages: %s", stage_s)
 log.info("\n%s", table.to_string())
 log.info("wall time and gradient passes relative to SLUG:\n%s", speed_ratios(table).to_string())
-with atomic_path(snakemake.output.table) as tmp:
-    table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+write_tsv(snakemake.output.table, table)
 comparison_plot(table, p.concept["name"], snakemake.output.plot)

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from slug.data import load_pairs
-from slug.io import atomic_path
+from slug.io import write_tsv
 from slug.models import load_clip, pick_device, save_state_dict
 from slug.pretrain import PretrainConfig, pretrain_clip
 from slug.workflow import as_list, setup
@@ -15,6 +15,6 @@ images, tokens, _ = load_pairs(as_list(snakemake.input.shards), bundle.preproces
 log.info("training on %d pairs from %d shards", len(images), len(as_list(snakemake.input.shards)))
 res = pretrain_clip(bundle.model, images, tokens, PretrainConfig(seed=p.seed, **p.train))
 log.info("%d steps in %.1fs, loss %.3f -> %.3f", res.steps, res.seconds, res.losses[0], res.losses[-1])
-with atomic_path(snakemake.output.losses) as tmp:
-    pd.DataFrame({"step": range(1, len(res.losses) + 1), "loss": res.losses}).to_csv(tmp, sep="\t", index=False)
+write_tsv(snakemake.output.losses, pd.DataFrame({"step": range(1, len(res.losses) + 1), "loss": res.losses}),
+          float_format=None)
 save_state_dict(bundle.model, snakemake.output.checkpoint)

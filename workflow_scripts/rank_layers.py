@@ -1,5 +1,5 @@
 """Rank layers by importance and gradient alignment; Pareto front per tower (rule `rank_layers`)."""
-from slug.io import atomic_path, load_tensor_dict
+from slug.io import load_tensor_dict, write_tsv
 from slug.models import load_weights
 from slug.plots import pareto_plot
 from slug.ranking import layer_scores
@@ -12,7 +12,6 @@ g_f = load_tensor_dict(snakemake.input.forget, check_finite=True)
 g_r = load_tensor_dict(snakemake.input.retain, check_finite=True)
 df = layer_scores(params, g_f, g_r, include_layernorm=p.include_layernorm)
 log.info("front layers:\n%s", df[df.on_front].to_string())
-with atomic_path(snakemake.output.table) as tmp:
-    df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+write_tsv(snakemake.output.table, df)
 for tower in ("vision", "text"):
     pareto_plot(df, tower, snakemake.output[tower], title=f"{snakemake.wildcards.concept}: {tower} tower")

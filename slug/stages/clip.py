@@ -1,0 +1,103 @@
+"""CLIP's stages: SLUG's step search on the Pareto-front layers, and the before/after evaluation."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pandas as pd
+import torch
+
+from slug.config import image_caps
+from slug.data import load_pairs
+from slug.evaluation import (CachedEvaluator, bootstrap_change, cosine_matrix, load_eval_set, matched_cosine,
+                             mia_score)
+from slug.io import load_tensor_dict, sha256
+from slug.models import load_model
+from slug.ranking import candidates
+from slug.search import Criterion, run_search, selection_record, trials_table
+from slug.workflow import versions
+
+_log = logging.getLogger("slug")
+
+
+def search_step(model: dict, device: torch.device, inputs: dict[str, str], concept: str, display_name: str, s: dict,
+                celeba_dir: str, imagenet_dir: str, seed: int, log: logging.Logger = _log) -> tuple[pd.DataFrame, dict]:
+    """The step search on the search split (rule ``search_step``): ``search.tsv``'s table and ``selection.json``.
+
+    ``inputs``: ``forget`` (the forget gradient), ``layers`` (the ranking), ``checkpoint`` when the model is
+    one the workflow trained (its sha256 is recorded); ``s`` is the config's ``search`` section.
+    """
+    bundle = load_model(model, device)
+    bundle.model.eval()
+    params = {k: v for k, v in bundle.model.named_parameters()}
+    g_f = load_tensor_dict(inputs["forget"], check_finite=True)
+    layers = candidates(pd.read_csv(inputs["layers"], sep="\t"), s["towers"], s["max_layers_per_tower"])
+    log.info("searching %d front layers: %s", len(layers), layers)
+    es = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **image_caps(s), keep=[display_name])
+    evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, es.target_index(display_name))
+    baseline = evaluator.baseline()
+    log.info("original model (search split): %s", baseline)
+    criterion = Criterion(s["criterion"]["metric"], s["criterion"]["max"])
+    t0 = time.time()
+    out = run_search(evaluator, params, g_f, layers, criterion, baseline, rho_start=s["rho_start"],
+                     max_iter=s["max_iter"], rel_tol=s["rel_tol"], max_retain_drop=s["max_retain_drop"],
+                     rho_margin=s["rho_margin"], retain_on_fail=s["retain_on_fail"], progress=log.info)
+    log.info("chose %s rho=%.4g (threshold %.4g, %s) in %.1fs", out.best.layer, out.best.rho, out.rho_threshold,
+             out.note, time.time() - t0)
+    if not out.note["criterion_met"]:
+        log.warning("NO trial met the forget criterion %s: the closest trial is recorded; raise search.max_iter "
+                    "or allow more towers/layers", criterion.describe())
+    record = selection_record(out, criterion, layers, max_retain_drop=s["max_retain_drop"], rho_margin=s["rho_margin"])
+    return trials_table(out.trials), {
+        "concept": concept, "display_name": display_name, **record,
+        "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer]",
+        "seed": seed,  # timings live in the benchmark files: this file is reproducible
+        "model": model, "versions": versions(), "inputs_sha256": {k: sha256(v) for k, v in inputs.items()},
+    }
+
+
+def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_tar: str, nonmember: list[str],
+                     concept: str, display_name: str, ev: dict, celeba_dir: str, imagenet_dir: str, seed: int,
+                     log: logging.Logger = _log) -> tuple[dict, dict]:
+    """Before/after metrics on the held-out test split (rule ``evaluate``): ``metrics.json`` and the two
+    cosine matrices ``{"before": [N, N], "after": [N, N]}`` with their names (``metrics["cosine_names"]``).
+
+    Every task's accuracies, MIA (forget pairs against ``nonmember`` shards), the cosine matrix of the
+    concept and up to four look-alikes, and a paired bootstrap interval of each retain change.
+    """
+    models = {"before": load_model(model, device), "after": load_model(model, device, pretrained=unlearned)}
+    tf, tok = models["before"].preprocess_val, models["before"].tokenizer
+    name = display_name
+    es = load_eval_set(celeba_dir, imagenet_dir, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])
+    target = es.target_index(name)
+    members = load_pairs([forget_tar], tf, tok)
+    nonmembers = load_pairs(nonmember, tf, tok)
+    names = [name] + [n for n in ev["cosine_names"] if n != name and es.has_images(n)][:4]
+    out = {"concept": concept, "display_name": name, "split": "test (held out from the search)",
+           "n_target_images": int((es.id_labels == target).sum()), "n_identities": len(es.id_names),
+           "n_identity_images": len(es.id_labels), "n_object_images": len(es.obj_labels),
+           "n_forget_pairs": len(members[0]), "n_nonmember_pairs": len(nonmembers[0]), "cosine_names": names}
+    mats, hits = {}, {}
+    for when, b in models.items():
+        b.model.eval()
+        evaluator = CachedEvaluator(b.model, tok, es, target)
+        m, hits[when] = evaluator.baseline(), evaluator.hits()
+        m["mia_mean"], m["mia_std"] = mia_score(matched_cosine(b.model, *members[:2]),
+                                                matched_cosine(b.model, *nonmembers[:2]),
+                                                seeds=ev["mia_seeds"], splits=ev["mia_splits"])
+        mats[when] = cosine_matrix(b.model, tok, es, names)
+        m["cosine_matrix"] = mats[when].round(5).tolist()
+        out[when] = m
+        log.info("%s: %s", when, {k: v for k, v in m.items() if k != "cosine_matrix"})
+    out["change"] = {k: out["after"][k] - out["before"][k] for k in out["before"] if k != "cosine_matrix"}
+    # how far the two retain changes could move on other held-out images of the same kind
+    out["change_ci"] = {
+        "retain_id_top1": bootstrap_change(hits["before"]["identities"], hits["after"]["identities"], es.id_labels,
+                                           macro=True, exclude=target, seed=seed),
+        "objects_top1": bootstrap_change(hits["before"]["objects"], hits["after"]["objects"], es.obj_labels,
+                                         macro=False, seed=seed),
+    }
+    log.info("95%% intervals of the changes: %s",
+             {k: [round(100 * x, 2) for x in v["ci"]] for k, v in out["change_ci"].items()})
+    return out, mats

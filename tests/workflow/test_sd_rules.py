@@ -1,0 +1,89 @@
+"""Stable Diffusion rules end to end: metrics, grids, the report section, paper DAGs, the training guard."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from conftest import REPO, smk
+from slug import hf_clip
+
+
+@pytest.mark.slow
+def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(run, work, symlinks=True)
+    (work / "sd.yaml").write_text("diffusion: {enabled: true}\n")
+    smk(work, "results/elon_musk/report.html", "--cores", "2", "--configfile", str(work / "config.yaml"),
+        str(work / "sd.yaml"))
+    sd = work / "results/elon_musk/sd"
+    m = json.loads((sd / "sd_metrics.json").read_text())
+    sel = json.loads((sd / "selection.json").read_text())
+    assert m["layer"] == sel["layer"] and hf_clip.is_text_tower(sel["layer"]) and sel["layer"] != "text_projection"
+    assert m["chance_identity"] == 1 / len(m["identities"]) and m["identities"][0] == "Elon Musk"
+    # every rate is a share of generated images, and the means are those of the subjects' own rates
+    n_t = m["n_images"]["target"]
+    for tag in ("before", "after"):
+        assert m[f"target_{tag}"] * n_t == pytest.approx(round(m[f"target_{tag}"] * n_t))
+        for kind, names in (("identities", m["identities"][1:]), ("objects", m["objects"])):
+            rates = [m["per_subject"][s][tag] for s in names]
+            assert m[f"{kind}_{tag}"] == pytest.approx(sum(rates) / len(rates))
+            assert all(r * m["n_images"]["per_identity"] == pytest.approx(round(r * m["n_images"]["per_identity"]))
+                       for r in rates)
+    # the record every family writes
+    assert sel["rho_margin"] == 0.0 and sel["rho"] == sel["rho_threshold"] and "metrics_search_split" in sel
+    for g in ("target_before", "target_after", "retain_before", "retain_after"):
+        assert (sd / f"{g}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (work / "results/elon_musk/report.html").read_text()
+    assert "Stable Diffusion: generation through the edited text encoder" in html
+    assert (work / "results/models/tiny/sd/unet/config.json").exists()
+    # a search setting reruns the search and what follows it, never the UNet's training
+    (work / "sd2.yaml").write_text("diffusion: {enabled: true, search: {forget_margin: 0.1}}\n")
+    dry = smk(work, "-n", "results/elon_musk/report.html", "--configfile", str(work / "config.yaml"), str(work / "sd2.yaml"))
+    rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
+    assert rules == {"sd_search", "sd_evaluate", "report"}, dry.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["paper-sd15.yaml", "paper-sd21.yaml"])
+def test_paper_sd_configs_build_their_dags_and_stop_with_the_download_command(tmp_path, name):
+    from test_workflow import jobs_of
+
+    dry = smk(tmp_path, "-n", "--configfile", str(REPO / "configs" / name))
+    jobs = jobs_of(dry.stdout)
+    assert jobs["sd_external_model"] == 1 and jobs["sd_search"] == 5 and jobs["sd_evaluate"] == 5
+    assert "sd_train" not in jobs and "pretrain" not in jobs
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / name).read_text())
+    target = f"{cfg['diffusion']['pipeline_dir']}/model_index.json"
+    proc = smk(tmp_path, target, "--cores", "1", "--configfile", str(REPO / "configs" / name), check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/sd/external_model.log").read_text()
+    assert f"huggingface-cli download {cfg['diffusion']['model']} --local-dir {cfg['diffusion']['pipeline_dir']}" in log
+    assert not (tmp_path / target).exists()
+
+
+@pytest.mark.slow
+def test_sd_training_that_reaches_its_guard_fails_and_writes_nothing_and_a_time_limited_one_is_reported(run, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(run, work, symlinks=True)
+    (work / "sd.yaml").write_text("diffusion: {enabled: true, train: {max_minutes: 1.0e-6}}\n")
+    args = ("--cores", "2", "--configfile", str(work / "config.yaml"), str(work / "sd.yaml"))
+    proc = smk(work, "results/models/tiny/sd/train.json", *args, check=False)
+    assert proc.returncode != 0
+    log = (work / "results/logs/sd/tiny/sd_train.log").read_text()
+    pattern = r"diffusion.train.max_minutes = 1e-06 min reached after 1 of 4 steps \([\d.e+-]+ s per step"
+    assert re.search(pattern, log), log[-3000:]
+    assert "set diffusion.train.time_limited: true" in log
+    sd = work / "results/models/tiny/sd"
+    assert not sd.exists() or not any(sd.iterdir()), list(sd.iterdir())
+    # asked for explicitly, the same budget ends the training early: recorded, and the report's summary says so
+    (work / "sd.yaml").write_text("diffusion: {enabled: true, train: {max_minutes: 1.0e-6, time_limited: true}}\n")
+    smk(work, "results/elon_musk/report.html", *args)
+    info = json.loads((sd / "train.json").read_text())
+    assert info["stopped_by_time_budget"] and info["steps_done"] == 1 and info["time_limited"]
+    html = (work / "results/elon_musk/report.html").read_text()
+    assert "Time-limited run:" in html and "trained 1 of its 4 steps" in html
