@@ -45,7 +45,7 @@ rule all:
 
 onerror:
     # A batch run (--keep-going) where some concepts failed still gets a summary naming them.
-    from slug.comparison import failed_concepts, write_summary
+    from slug.report.comparison import failed_concepts, write_summary
 
     try:
         df = write_summary(CONCEPTS, "results/summary.tsv", "results/summary.html")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from slug.evaluation import CachedEvaluator, load_eval_set
-from slug.gradients import candidate_names, forget_gradient, retain_gradient
-from slug.models import load_clip
-from slug.search import Criterion, search_layers, select_trial
+from slug.clip.evaluation import CachedEvaluator, load_eval_set
+from slug.core.gradients import candidate_names, forget_gradient, retain_gradient
+from slug.clip.models import load_clip
+from slug.core.search import Criterion, search_layers, select_trial
 from slug.world import WorldSpec, write_world
 
 LAYERS = ["visual.proj", "visual.transformer.resblocks.0.mlp.c_fc.weight", "text_projection"]

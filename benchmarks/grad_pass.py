@@ -4,8 +4,8 @@ The real ViT-B-32 architecture (``ViT-B-32-quickgelu``, random weights: no downl
 the cost does not depend on the weights) on one synthetic batch of real size (224 px, 77 tokens):
   step    = a plain open_clip forward + backward of ``ClipLoss`` with every parameter requiring grad
             (``model.zero_grad(); loss.backward()`` per batch: what a training step computes);
-  retain  = ``slug.gradients.retain_gradient`` over the same batches (contrastive loss, candidates only);
-  forget  = ``slug.gradients.forget_gradient`` over the same batches (matched cosine, candidates only).
+  retain  = ``slug.core.gradients.retain_gradient`` over the same batches (contrastive loss, candidates only);
+  forget  = ``slug.core.gradients.forget_gradient`` over the same batches (matched cosine, candidates only).
 Throughput = pairs per second, best of ``--repeats`` rounds (the passes interleaved), after a warm-up on
 two pairs (one full batch on a GPU). Each pass runs in its own process so its peak memory (max RSS on the
 CPU; ``torch.cuda.max_memory_allocated`` on a GPU) is its own.
@@ -39,8 +39,8 @@ def run_part(args) -> dict:
     """One pass in this process: time it, measure its peak memory."""
     from open_clip.loss import ClipLoss
 
-    from slug.gradients import candidate_names, forget_gradient, retain_gradient
-    from slug.models import load_clip, pick_device
+    from slug.core.gradients import candidate_names, forget_gradient, retain_gradient
+    from slug.clip.models import load_clip, pick_device
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from slug.data import load_images
-from slug.models import load_clip
-from slug.zeroshot import encode_images
+from slug.clip.models import load_clip
+from slug.clip.zeroshot import encode_images
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from slug.evaluation import CachedEvaluator, EvalSet
-from slug.models import load_clip, pick_device
+from slug.clip.evaluation import CachedEvaluator, EvalSet
+from slug.clip.models import load_clip, pick_device
 
 
 def best_of(fn, repeats: int, sync=lambda: None) -> float:

@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from slug.config import bundled_arch_config, image_caps, is_local_checkpoint, validate_config  # noqa: E402
-from slug.curation import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
+from slug.concepts import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order
 config.clear()
@@ -67,12 +67,12 @@ def arch_config():
 
 
 def eval_caps(section):
-    """The image caps of config[section] ('search' or 'evaluation') for slug.evaluation.load_eval_set."""
+    """The image caps of config[section] ('search' or 'evaluation') for slug.clip.evaluation.load_eval_set."""
     return image_caps(config[section])
 
 
 def model_params():
-    """What slug.models.load_model takes: the architecture, the checkpoint and, for a tag, its source.json
+    """What slug.clip.models.load_model takes: the architecture, the checkpoint and, for a tag, its source.json
     (and the tag itself, recorded in selection.json and the manifests as provenance)."""
     files = model_checkpoint()
     tag = {"source": files[1], "tag": config["model"]["pretrained"]} if len(files) > 1 else {}
@@ -87,7 +87,7 @@ def eval_data():
 
 
 def concept_info(wildcards):
-    from slug.curation import concept_terms, display_name
+    from slug.concepts import concept_terms, display_name
 
     return {
         "name": display_name(wildcards.concept, config["concepts"]),

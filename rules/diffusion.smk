@@ -6,7 +6,7 @@ SD = config["diffusion"]
 SD_DEMO = SD["model"] == "train"
 
 
-from slug.curation import display_name  # noqa: E402
+from slug.concepts import display_name  # noqa: E402
 
 SD_MODEL_INPUTS = (
     {"unet": f"results/models/{MODEL}/sd/unet", "info": f"results/models/{MODEL}/sd/train.json"}

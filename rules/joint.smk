@@ -2,7 +2,7 @@
 # single-layer update, found on the original model, applied together; then every concept of the set
 # and the retain metrics are evaluated.
 
-from slug.curation import display_name  # noqa: E402
+from slug.concepts import display_name  # noqa: E402
 
 JOINT = config["joint"]
 

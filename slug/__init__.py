@@ -7,8 +7,8 @@ The names a notebook needs, loaded on first use (``import slug`` stays light)::
     layers = slug.layer_scores(params, g_f, g_r)                 # importance, alignment, on_front
     out = slug.run_search(evaluator, params, g_f, slug.candidates(layers, ["vision", "text"]), ...)
 
-See the README's "Library" section for a whole run. Packages by role: ``slug.search`` (the step
-search every family runs), ``slug.gradients``, ``slug.ranking``, ``slug.evaluation`` (CLIP),
+See the README's "Library" section for a whole run. Packages by role: ``slug.core.search`` (the step
+search every family runs), ``slug.core.gradients``, ``slug.core.ranking``, ``slug.clip.evaluation`` (CLIP),
 ``slug.diffusion`` (Stable Diffusion), ``slug.baselines``, ``slug.data``, ``slug.world`` (the demo world),
 ``slug.report``.
 """
@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {
-    "load_clip": "slug.models", "load_model": "slug.models", "ClipBundle": "slug.models",
-    "load_pairs": "slug.data", "ImageStore": "slug.data",
-    "candidate_names": "slug.gradients", "forget_gradient": "slug.gradients", "retain_gradient": "slug.gradients",
-    "layer_scores": "slug.ranking", "pareto_front": "slug.ranking", "candidates": "slug.ranking",
-    "Criterion": "slug.search", "run_search": "slug.search", "make_delta": "slug.search",
-    "selection_record": "slug.search", "SearchOutcome": "slug.search",
-    "apply_deltas": "slug.unlearn",
-    "EvalSet": "slug.evaluation", "load_eval_set": "slug.evaluation", "CachedEvaluator": "slug.evaluation",
-    "score": "slug.evaluation", "bootstrap_change": "slug.evaluation",
-    "run_baseline": "slug.baselines", "BaselineConfig": "slug.baselines",
+_MODULES = {
+    "slug.clip.models": ("load_clip", "load_model", "ClipBundle"),
+    "slug.data": ("load_pairs", "ImageStore"),
+    "slug.core.gradients": ("candidate_names", "forget_gradient", "retain_gradient"),
+    "slug.core.ranking": ("layer_scores", "pareto_front", "candidates"),
+    "slug.core.search": ("Criterion", "MetricSpec", "run_search", "make_delta", "selection_record", "SearchOutcome"),
+    "slug.core.unlearn": ("apply_deltas",),
+    "slug.clip.evaluation": ("EvalSet", "load_eval_set", "CachedEvaluator", "Task", "eval_tasks", "score",
+                             "bootstrap_change"),
+    "slug.baselines": ("run_baseline", "BaselineConfig"),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = sorted(_EXPORTS)
 

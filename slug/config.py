@@ -189,7 +189,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
     from slug.baselines import METHODS
-    from slug.curation import RESERVED_IDS
+    from slug.concepts import RESERVED_IDS
 
     unknown = [m for m in cfg["baselines"]["methods"] if m not in METHODS]
     if unknown:

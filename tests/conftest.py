@@ -20,7 +20,7 @@ TINY_ARCH = "SLUG-Tiny-ViT"
 @pytest.fixture
 def tiny_clip():
     """A randomly initialised tiny open_clip model (real architecture, real tokenizer)."""
-    from slug.models import load_clip
+    from slug.clip.models import load_clip
 
     torch.manual_seed(0)
     return load_clip(TINY_ARCH)

@@ -1,6 +1,6 @@
 """Run one comparison method (FT, GA, GAFT, SalUn, SSD) on one concept (rule `baseline`)."""
 from slug.io import write_json, write_tsv
-from slug.models import pick_device, save_state_dict
+from slug.clip.models import pick_device, save_state_dict
 from slug.stages.baselines import run_method
 from slug.workflow import as_list, setup
 

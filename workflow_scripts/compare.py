@@ -1,7 +1,7 @@
 """SLUG against the baselines on one concept: comparison.tsv and a plot (rule `compare_methods`)."""
 import math
 
-from slug.comparison import benchmark_seconds, comparison_plot, method_rows, speed_ratios
+from slug.report.comparison import benchmark_seconds, comparison_plot, method_rows, speed_ratios
 from slug.io import read_json, write_tsv
 from slug.workflow import setup
 

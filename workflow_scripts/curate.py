@@ -1,5 +1,6 @@
 """Curate the concept's forget set from the shards (rule `curate_forget_set`)."""
-from slug.curation import check_concept_id, concept_pattern, curate, write_forget_tar
+from slug.concepts import check_concept_id, concept_pattern
+from slug.data.curation import curate, write_forget_tar
 from slug.io import write_json
 from slug.workflow import as_list, setup
 

@@ -1,5 +1,5 @@
 """Download the metadata parquet into webdataset shards with img2dataset (rule `download_shards`)."""
-from slug.download import download_shards
+from slug.data.download import download_shards
 from slug.workflow import setup
 
 if __name__ == "__main__":  # img2dataset uses multiprocessing

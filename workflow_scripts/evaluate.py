@@ -1,7 +1,7 @@
 """Before/after evaluation on held-out data (rule `evaluate`)."""
 from slug.io import write_json
-from slug.models import pick_device
-from slug.plots import cosine_plot
+from slug.clip.models import pick_device
+from slug.report.plots import cosine_plot
 from slug.stages.clip import evaluate_concept
 from slug.workflow import as_list, setup
 

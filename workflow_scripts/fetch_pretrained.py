@@ -1,6 +1,6 @@
 """Download the published weights named by model.pretrained into a local checkpoint (rule `fetch_pretrained`)."""
 from slug.io import sha256, write_json
-from slug.models import fetch_pretrained, save_state_dict
+from slug.clip.models import fetch_pretrained, save_state_dict
 from slug.workflow import setup, versions
 
 p = snakemake.params

@@ -1,8 +1,8 @@
 """Forget or retain gradient (rules `forget_gradient` and `retain_gradient`)."""
 from slug.data import load_pairs
-from slug.gradients import candidate_names, forget_gradient, retain_gradient
+from slug.core.gradients import candidate_names, forget_gradient, retain_gradient
 from slug.io import atomic_torch_save
-from slug.models import load_model, pick_device
+from slug.clip.models import load_model, pick_device
 from slug.workflow import as_list, setup
 
 p = snakemake.params

@@ -1,8 +1,8 @@
 """Joint unlearning of a set of concepts (rule `joint_unlearn_and_evaluate`): see slug.stages.joint."""
 from slug.io import atomic_torch_save, atomic_write_text, write_json
-from slug.joint import joint_page
-from slug.models import pick_device, save_state_dict
-from slug.plots import cosine_plot
+from slug.core.joint import joint_page
+from slug.clip.models import pick_device, save_state_dict
+from slug.report.plots import cosine_plot
 from slug.stages.joint import unlearn_jointly
 from slug.workflow import setup
 

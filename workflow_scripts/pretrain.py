@@ -3,8 +3,8 @@ import pandas as pd
 
 from slug.data import load_pairs
 from slug.io import write_tsv
-from slug.models import load_clip, pick_device, save_state_dict
-from slug.pretrain import PretrainConfig, pretrain_clip
+from slug.clip.models import load_clip, pick_device, save_state_dict
+from slug.clip.pretrain import PretrainConfig, pretrain_clip
 from slug.workflow import as_list, setup
 
 p = snakemake.params

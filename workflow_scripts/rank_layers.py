@@ -1,8 +1,8 @@
 """Rank layers by importance and gradient alignment; Pareto front per tower (rule `rank_layers`)."""
 from slug.io import load_tensor_dict, write_tsv
-from slug.models import load_weights
-from slug.plots import pareto_plot
-from slug.ranking import layer_scores
+from slug.clip.models import load_weights
+from slug.report.plots import pareto_plot
+from slug.core.ranking import layer_scores
 from slug.workflow import setup
 
 p = snakemake.params

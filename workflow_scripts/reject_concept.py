@@ -1,5 +1,5 @@
 """Refuse a target whose concept id is ill-formed (rule `reject_ill_formed_concept`)."""
-from slug.curation import check_concept_id
+from slug.concepts import check_concept_id
 from slug.workflow import setup
 
 setup(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Before/after generations of the target and retain prompts, same noise, and their recognition (rule `sd_evaluate`)."""
 from slug.diffusion import save_grid_png
 from slug.io import write_json
-from slug.models import pick_device
+from slug.clip.models import pick_device
 from slug.stages.diffusion import evaluate_generation
 from slug.workflow import present, setup
 

@@ -1,6 +1,6 @@
 """The concept's text-encoder edit for Stable Diffusion (rule `sd_search`): see slug.stages.diffusion.search_edit."""
 from slug.io import atomic_torch_save, write_json, write_tsv
-from slug.models import pick_device
+from slug.clip.models import pick_device
 from slug.stages.diffusion import search_edit
 from slug.workflow import present, setup
 

@@ -1,6 +1,6 @@
 """Train the demo's pixel-space text-to-image UNet on the demo world (rule `sd_train`)."""
 from slug.io import write_json, write_tsv
-from slug.models import pick_device
+from slug.clip.models import pick_device
 from slug.stages.diffusion import save_unet, train_unet
 from slug.workflow import setup
 

@@ -1,6 +1,6 @@
 """Step-size search over the Pareto-front layers and the choice of the step (rule `search_step`)."""
 from slug.io import write_json, write_tsv
-from slug.models import pick_device
+from slug.clip.models import pick_device
 from slug.stages.clip import search_step
 from slug.workflow import present, setup
 

@@ -3,7 +3,7 @@
 The Snakefile's ``onerror`` handler calls ``write_summary`` too, so that a batch run with
 ``--keep-going`` in which some concepts failed still leaves a summary naming them.
 """
-from slug.comparison import write_summary
+from slug.report.comparison import write_summary
 from slug.workflow import setup
 
 log = setup(snakemake.log[0])

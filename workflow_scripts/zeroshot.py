@@ -1,7 +1,7 @@
 """Zero-shot accuracy of the model on the held-out identity and object sets (rule `zeroshot`)."""
-from slug.evaluation import CachedEvaluator, load_eval_set
+from slug.clip.evaluation import CachedEvaluator, load_eval_set
 from slug.io import write_json
-from slug.models import load_model, pick_device
+from slug.clip.models import load_model, pick_device
 from slug.workflow import setup
 
 p = snakemake.params

@@ -5,7 +5,7 @@ same targets: one through ``--profile profiles/slurm``, one local.
    finished job, the plugin kept each job's SLURM log under that id, and slurmctld knows each id
    as a COMPLETED job (``scontrol show job``; MinJobAge keeps finished jobs for an hour).
 2. The computation itself ran inside those jobs: the rule logs that record the device
-   (slug.models.pick_device) name the SLURM job id that the plugin reported for that rule.
+   (slug.clip.models.pick_device) name the SLURM job id that the plugin reported for that rule.
 3. Each concept's selection.json is byte-identical to the local run's (same threads per rule).
 """
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
                 fail(f"{rule_log} names SLURM job {m.group(2)}, not one this run submitted")
             checked += 1
     if checked == 0:
-        fail("no rule log records the device and the SLURM job id (slug.models.pick_device)")
+        fail("no rule log records the device and the SLURM job id (slug.clip.models.pick_device)")
     ok(f"{checked} rule logs record their device and the SLURM job that computed them")
 
     for concept in args.concepts:

@@ -21,7 +21,7 @@ and is judged by the same evaluation code as SLUG. One "epoch" is:
 Fixes against the reference (``slug-method.md`` section 12): the cosine learning-rate schedule spans the
 steps this method really takes (the reference sized it from the retain loader, so GA and SalUn ran at a
 constant rate); SSD does not compound dampening across epochs; SalUn's frozen entries stay frozen;
-MIA is scaled once (in ``slug.evaluation``).
+MIA is scaled once (in ``slug.clip.evaluation``).
 
 Costs are counted the same way for every method: ``grad_steps`` is the number of forward+backward
 passes (optimiser steps, and the gradient passes that SalUn's mask and SSD's importances need) and
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from slug.config import schema_default
 from slug.baselines.saliency import _squared_grad_mean, salun_masks, ssd_dampen, ssd_lambdas  # noqa: F401
-from slug.pretrain import param_groups  # the reference's AdamW groups, shared with pretraining
+from slug.clip.pretrain import param_groups  # the reference's AdamW groups, shared with pretraining
 
 
 
@@ -104,7 +104,7 @@ def forget_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tens
 
 def retain_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """The model's contrastive loss (``ClipLoss``; ``SigLipLoss`` for a SigLIP-style model)."""
-    from slug.models import contrastive_loss
+    from slug.clip.models import contrastive_loss
 
     return contrastive_loss(model)(images, tokens)
 
@@ -239,7 +239,7 @@ class SalUn(GAFT):
         return {"salun_fraction": own["fraction"]}
 
     def masks(self, run: _Run) -> dict[str, torch.Tensor]:
-        from slug.gradients import forget_gradient
+        from slug.core.gradients import forget_gradient
 
         names = [n for n, p in run.model.named_parameters() if p.requires_grad]
         g = forget_gradient(run.model, *run.forget, names, batch_size=run.cfg.batch_size, progress=False)
@@ -336,8 +336,8 @@ def first_meeting(records: list[EpochRecord]) -> EpochRecord:
 
 
 def evaluate_model(model: torch.nn.Module, tokenizer: Callable, es, target: int | None) -> dict[str, float]:
-    """Full (uncached) evaluation with the metrics SLUG's search and report use (``slug.evaluation.tasks``)."""
-    from slug.evaluation.tasks import classifiers, eval_tasks, image_features, score
+    """Full (uncached) evaluation with the metrics SLUG's search and report use (``slug.clip.evaluation.tasks``)."""
+    from slug.clip.evaluation.tasks import classifiers, eval_tasks, image_features, score
 
     tasks = eval_tasks(es)
     return score(image_features(model, tasks), classifiers(model, tokenizer, tasks), tasks,

@@ -2,7 +2,7 @@
 
 The text-to-image model is a diffusers ``StableDiffusionPipeline`` whose ``text_encoder`` is a
 Hugging Face ``CLIPTextModel``; the SLUG edit is computed on the open_clip model and carried into
-that encoder by :mod:`slug.hf_clip` (one code path for the demo and for SD 1.5 / 2.1).
+that encoder by :mod:`slug.clip.hf` (one code path for the demo and for SD 1.5 / 2.1).
 
 The demo's model is small and runs in *pixel space*: a diffusers ``UNet2DConditionModel`` (32x32x3)
 trained with a ``DDPMScheduler`` on images rendered by the demo world, conditioned on the demo

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from slug.diffusion.pipeline import pixel_space, sd_size
 from slug.diffusion.subjects import Subjects
-from slug.search import MetricSpec
+from slug.core.search import MetricSpec
 
 log = logging.getLogger("slug")
 
@@ -89,10 +89,10 @@ def _task_of(kind: str) -> str:
 
 class Recogniser:
     """Zero-shot classification of generated images by a CLIP, within each image's task
-    (:func:`slug.evaluation.tasks.generation_tasks`, the reference's templates)."""
+    (:func:`slug.clip.evaluation.tasks.generation_tasks`, the reference's templates)."""
 
     def __init__(self, bundle, subjects: Subjects):
-        from slug.evaluation.tasks import classifiers, generation_tasks
+        from slug.clip.evaluation.tasks import classifiers, generation_tasks
 
         self.bundle, self.subjects = bundle, subjects
         m = bundle.model.eval()
@@ -107,7 +107,7 @@ class Recogniser:
     @torch.no_grad()
     def predict(self, images: torch.Tensor, kinds: Sequence[str]) -> list[str]:
         """The predicted subject name of each image in [0, 1], within its task (by ``kinds``)."""
-        from slug.zeroshot import encode_images
+        from slug.clip.zeroshot import encode_images
 
         x = F.interpolate(images.float(), size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0, 1)
         feats = encode_images(self.bundle.model, (x - self.mean) / self.std)
@@ -117,13 +117,13 @@ class Recogniser:
 
 
 def recognition_metrics(ps: PromptSet, predictions: Sequence[str], subjects: Subjects) -> dict:
-    """Recognition rates with the task metrics of :mod:`slug.evaluation.tasks`: the target's, each other
+    """Recognition rates with the task metrics of :mod:`slug.clip.evaluation.tasks`: the target's, each other
     identity's and object's, and each task's mean over its subjects.
 
     ``forget_top1`` = the target's rate, ``retain_id_top1`` = the mean rate of the other identities,
     ``objects_top1`` = the mean rate of the objects.
     """
-    from slug.evaluation.tasks import forget_accuracy, generation_tasks, retain_accuracy
+    from slug.clip.evaluation.tasks import forget_accuracy, generation_tasks, retain_accuracy
 
     hit = torch.tensor([p == s for p, s in zip(predictions, ps.subjects)])
     kinds = np.array(ps.kinds)
@@ -158,7 +158,7 @@ class GenerationEvaluator:
     def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict:
         """Every metric of one generation pass (``forget_only`` changes nothing: the target's prompts and
         the others' are generated together)."""
-        from slug.hf_clip import apply_text_edit, restore
+        from slug.clip.hf import apply_text_edit, restore
 
         originals = apply_text_edit(self.pipe, edits, self.clip_skip) if edits else {}
         try:

@@ -78,8 +78,8 @@ def pixel_space(pipe) -> bool:
 def sd_candidates(layers_df, max_layers: int, layers_run: int) -> list[str]:
     """Text-tower layers the pipeline runs, on their own Pareto front (importance, alignment),
     most important first; ``max_layers`` at most."""
-    from slug.hf_clip import NOT_IN_TEXT_ENCODER, layer_index
-    from slug.ranking import pareto_front
+    from slug.clip.hf import NOT_IN_TEXT_ENCODER, layer_index
+    from slug.core.ranking import pareto_front
 
     df = layers_df[(layers_df.tower == "text") & ~layers_df.layer.isin(NOT_IN_TEXT_ENCODER)].copy()
     df = df[[(layer_index(n) is None or layer_index(n) < layers_run) for n in df.layer]]
@@ -111,7 +111,7 @@ def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_lengt
     diffusers folder (``diffusion.pipeline_dir``). The scheduler is DDIM either way."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
-    from slug.hf_clip import clip_tokenizer, convert_text_tower
+    from slug.clip.hf import clip_tokenizer, convert_text_tower
 
     dtype = torch.float16 if cfg["dtype"] == "float16" else torch.float32
     if cfg["model"] == "train":
@@ -146,7 +146,7 @@ def open_sd(model: dict, cfg: dict, target: str, info_path: str | None, unet_dir
     """What the SD search and evaluation jobs start from: the gradient CLIP (eval mode), the demo UNet's
     training record (``None`` for a real pipeline), the generator's subjects and the pipeline."""
     from slug.io import read_json
-    from slug.models import load_model
+    from slug.clip.models import load_model
 
     bundle = load_model(model, device)
     bundle.model.eval()

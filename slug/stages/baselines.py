@@ -11,12 +11,12 @@ import torch
 
 from slug.baselines import BaselineConfig, evaluate_model, first_meeting, run_baseline
 from slug.baselines import method as baseline_method
-from slug.comparison import average_methods, format_table, page, speed_ratios
+from slug.report.comparison import average_methods, format_table, page, speed_ratios
 from slug.data import load_pairs
-from slug.evaluation import load_eval_set
-from slug.models import load_model
+from slug.clip.evaluation import load_eval_set
+from slug.clip.models import load_model
 from slug.report import png_data_uri
-from slug.search import Criterion
+from slug.core.search import Criterion
 from slug.workflow import versions
 
 _log = logging.getLogger("slug")

@@ -10,12 +10,12 @@ import torch
 
 from slug.config import image_caps
 from slug.data import load_pairs
-from slug.evaluation import (CachedEvaluator, bootstrap_change, cosine_matrix, load_eval_set, matched_cosine,
+from slug.clip.evaluation import (CachedEvaluator, bootstrap_change, cosine_matrix, load_eval_set, matched_cosine,
                              mia_score)
 from slug.io import load_tensor_dict, sha256
-from slug.models import load_model
-from slug.ranking import candidates
-from slug.search import Criterion, run_search, selection_record, trials_table
+from slug.clip.models import load_model
+from slug.core.ranking import candidates
+from slug.core.search import Criterion, run_search, selection_record, trials_table
 from slug.workflow import versions
 
 _log = logging.getLogger("slug")

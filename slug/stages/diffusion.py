@@ -15,11 +15,11 @@ import torch
 
 from slug import diffusion as D
 from slug.budget import TimeBudget
-from slug.hf_clip import (apply_text_edit, check_edit, check_same_text_tower, clip_tokenizer, convert_text_tower,
+from slug.clip.hf import (apply_text_edit, check_edit, check_same_text_tower, clip_tokenizer, convert_text_tower,
                           layers_run)
 from slug.io import load_tensor_dict, sha256
-from slug.models import load_model
-from slug.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
+from slug.clip.models import load_model
+from slug.core.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
 from slug.workflow import versions
 from slug.world import Identity
 
@@ -76,7 +76,7 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
     """The concept's text-encoder edit for Stable Diffusion (rule ``sd_search``): the delta, ``search.tsv``'s
     table and ``selection.json``.
 
-    ``diffusion.edit: search`` runs the shared step search (:func:`slug.search.run_search`) on the text
+    ``diffusion.edit: search`` runs the shared step search (:func:`slug.core.search.run_search`) on the text
     layers the pipeline runs (the concept's forget gradient, the CLIP ranking's text front) with a generation
     evaluator: "forgotten" = the target's recognition rate in generated images <= chance + forget_margin;
     among those the retain recognition is maximised. ``edit: clip`` evaluates the CLIP pipeline's own

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from slug.evaluation import cosine_matrix, load_eval_set
+from slug.clip.evaluation import cosine_matrix, load_eval_set
 from slug.io import load_tensor_dict, read_json
-from slug.joint import accuracy_table, combine_deltas, interference_summary, joint_metrics, rescale_jointly, shared_layers
-from slug.models import load_model
-from slug.search import Criterion
-from slug.unlearn import apply_deltas
+from slug.core.joint import (accuracy_table, combine_deltas, interference_summary, joint_metrics, rescale_jointly,
+                             shared_layers)
+from slug.clip.models import load_model
+from slug.core.search import Criterion
+from slug.core.unlearn import apply_deltas
 
 _log = logging.getLogger("slug")
 

@@ -7,8 +7,8 @@ from slug.data import check_shard, read_celeba
 import hashlib
 
 from slug.io import atomic_path, atomic_torch_save, load_tensor_dict, sha256
-from slug.unlearn import apply_deltas, single_layer_delta
-from slug.models import load_clip
+from slug.core.unlearn import apply_deltas, single_layer_delta
+from slug.clip.models import load_clip
 
 
 class _Payload:
@@ -58,7 +58,7 @@ def test_unknown_model_name():
 def test_a_coca_model_is_refused_before_it_is_built_or_downloaded(monkeypatch):
     import open_clip
 
-    from slug.models import fetch_pretrained
+    from slug.clip.models import fetch_pretrained
 
     def no_building(*a, **k):
         raise AssertionError("built")

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import REPO, smk
-from slug import hf_clip
+from slug.clip import hf as hf_clip
 
 
 @pytest.mark.slow

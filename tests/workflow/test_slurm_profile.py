@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from conftest import REPO, smk
-from slug.models import pick_device
+from slug.clip.models import pick_device
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 

@@ -61,7 +61,7 @@ def test_unlearned_checkpoint_and_delta(run):
     import torch
 
     from slug.io import load_tensor_dict
-    from slug.models import load_clip
+    from slug.clip.models import load_clip
 
     sel = json.loads((run / "results/elon_musk/selection.json").read_text())
     delta = load_tensor_dict(run / "results/elon_musk/unlearned/delta.pt")

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 from slug.baselines import (BaselineConfig, evaluate_model, first_meeting, forget_loss, retain_loss, run_baseline,
                             salun_masks, ssd_dampen, ssd_lambdas)
 from slug.data import load_pairs
-from slug.evaluation import load_eval_set
-from slug.joint import (accuracy_table, combine_deltas, interference_summary, joint_page, rescale_jointly,
+from slug.clip.evaluation import load_eval_set
+from slug.core.joint import (accuracy_table, combine_deltas, interference_summary, joint_page, rescale_jointly,
                         shared_layers)
-from slug.search import Criterion
+from slug.core.search import Criterion
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ import open_clip
 import torch
 
 from slug.data import load_pairs
-from slug.models import load_clip, register_configs, save_state_dict
-from slug.pretrain import PretrainConfig, pretrain_clip
+from slug.clip.models import load_clip, register_configs, save_state_dict
+from slug.clip.pretrain import PretrainConfig, pretrain_clip
 
 
 def test_tiny_pretraining_lowers_loss_and_checkpoint_reloads_identically(tiny_world, tiny_clip, tmp_path):
@@ -45,14 +45,14 @@ def test_load_weights_reads_a_local_checkpoint_without_building_the_model(tiny_c
     path = tmp_path / "ckpt.pt"
     save_state_dict(tiny_clip.model, path)
     expected = tiny_clip.model.state_dict()
-    code = ("import sys, torch; from slug.models import load_weights; "
+    code = ("import sys, torch; from slug.clip.models import load_weights; "
             f"w = load_weights('SLUG-Tiny-ViT', {str(path)!r}); "
             f"torch.save(w, {str(tmp_path / 'w.pt')!r}); print('open_clip' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"  # the rules that only need tensors skip open_clip's imports
     weights = torch.load(tmp_path / "w.pt", weights_only=True)
     assert list(weights) == list(expected) and all(torch.equal(weights[k], expected[k]) for k in expected)
-    from slug.models import load_weights
+    from slug.clip.models import load_weights
 
     untrained = load_weights("SLUG-Tiny-ViT", None)  # no file: built through open_clip
     assert set(untrained) == set(expected)

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from slug.gradients import candidate_names, forget_gradient, retain_gradient, tower_of
+from slug.core.gradients import candidate_names, forget_gradient, retain_gradient, tower_of
 
 
 @pytest.fixture

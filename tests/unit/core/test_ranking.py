@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from slug.ranking import candidates, layer_scores, pareto_front
+from slug.core.ranking import candidates, layer_scores, pareto_front
 
 
 def test_pareto_front_on_hand_made_points():

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from slug.search import TIE_TOL, Criterion, SearchTrial, bisect_rho, make_delta, select_trial
-from slug.evaluation.tasks import class_accuracies
-from slug.zeroshot import topk_correct
+from slug.core.search import TIE_TOL, Criterion, SearchTrial, bisect_rho, make_delta, select_trial
+from slug.clip.evaluation.tasks import class_accuracies
+from slug.clip.zeroshot import topk_correct
 
 
 @pytest.mark.parametrize("threshold", [0.013, 0.1, 0.37, 2.9])
@@ -130,9 +130,9 @@ def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_
     """search.retain_on_fail: false evaluates a trial's retain sets only when it forgets."""
     import math
 
-    from slug.evaluation import CachedEvaluator, load_eval_set
-    from slug.gradients import forget_gradient
-    from slug.search import search_layers
+    from slug.clip.evaluation import CachedEvaluator, load_eval_set
+    from slug.core.gradients import forget_gradient
+    from slug.core.search import search_layers
 
     model = tiny_clip.model.eval()
     es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
@@ -168,7 +168,7 @@ def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_
     assert select_trial(lazy, base, 0.02)[0].rho == select_trial(full, base, 0.02)[0].rho
     assert select_trial(lazy, base, 0.02)[0].layer == select_trial(full, base, 0.02)[0].layer
     # search.rho_margin: the chosen step enlarged by 10% and evaluated on the same split
-    from slug.search import with_margin
+    from slug.core.search import with_margin
 
     chosen = select_trial(lazy, base, 0.02)[0]
     bigger = with_margin(ev, params, g_f, chosen, criterion, 0.1)
@@ -204,7 +204,7 @@ class _ToyEvaluator:
 
 
 def test_the_shared_driver_searches_chooses_enlarges_and_records():
-    from slug.search import run_search, selection_record, trials_table
+    from slug.core.search import run_search, selection_record, trials_table
 
     g = torch.Generator().manual_seed(0)
     params = {n: torch.randn(4, 4, generator=g) for n in ("a", "b")}

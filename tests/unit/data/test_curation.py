@@ -4,8 +4,8 @@ import io
 import pytest
 from PIL import Image
 
-from slug.curation import (check_concept_id, concept_pattern, concept_terms, curate, display_name,
-                           write_forget_tar)
+from slug.concepts import check_concept_id, concept_pattern, concept_terms, display_name
+from slug.data.curation import curate, write_forget_tar
 from slug.data import iter_shards
 from slug.data import write_wds_shard
 
@@ -34,7 +34,7 @@ def test_ill_formed_concept_ids_are_refused(bad):
 
 def test_the_workflows_own_result_folders_are_not_concepts():
     from slug.config import ConfigError, load_yaml, validate_config
-    from slug.curation import RESERVED_IDS
+    from slug.concepts import RESERVED_IDS
 
     from conftest import REPO
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from slug.data import iter_shards
-from slug.download import check_metadata, download_shards
+from slug.data.download import check_metadata, download_shards
 
 
 def _parquet(tiny_world: Path, tmp: Path, n: int, broken: int = 0) -> Path:

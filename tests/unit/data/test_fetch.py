@@ -5,7 +5,7 @@ import pytest
 import torch
 from open_clip.pretrained import _PRETRAINED, _pcfg
 
-from slug.models import fetch_pretrained, load_clip, save_state_dict
+from slug.clip.models import fetch_pretrained, load_clip, save_state_dict
 
 TINY = "SLUG-Tiny-ViT"
 
@@ -48,7 +48,7 @@ def test_a_tag_trained_with_quickgelu_on_an_architecture_without_it_is_refused_w
 
 def test_a_tag_with_its_own_preprocessing_is_loaded_with_it_by_every_job(published, tmp_path):
     from slug.io import write_json
-    from slug.models import load_model
+    from slug.clip.models import load_model
 
     cache = tmp_path / "cache"
     state, source = fetch_pretrained(TINY, "web_siglip_norm", str(cache))
@@ -81,7 +81,7 @@ def test_openai_weights_on_the_gelu_vit_b_32_are_refused_before_any_download(tmp
 
 def test_a_source_json_from_an_older_fetch_asks_for_a_rerun(tmp_path, tiny_clip):
     from slug.io import write_json
-    from slug.models import load_model
+    from slug.clip.models import load_model
 
     ckpt, src = tmp_path / "checkpoint.pt", tmp_path / "source.json"
     save_state_dict(tiny_clip.model, ckpt)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from slug import diffusion as D
-from slug import hf_clip
+from slug.clip import hf as hf_clip
 
 
 def _text_state(model):

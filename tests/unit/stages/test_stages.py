@@ -11,7 +11,7 @@ import torch
 from conftest import REPO, TINY_ARCH
 from slug.config import load_yaml, validate_config
 from slug.io import atomic_torch_save, sha256, write_json, write_tsv
-from slug.search import TIE_TOL, make_delta
+from slug.core.search import TIE_TOL, make_delta
 
 CONCEPT = "Elon Musk"
 LAYERS = ["visual.proj", "text_projection", "visual.transformer.resblocks.0.mlp.c_fc.weight",
@@ -26,10 +26,10 @@ def tiny_cfg():
 @pytest.fixture
 def setting(tiny_clip, tiny_world, tmp_path):
     """A checkpoint, the concept's forget gradient and a ranking of a few layers, as the earlier rules write them."""
-    from slug.evaluation import load_eval_set
-    from slug.gradients import forget_gradient
-    from slug.models import save_state_dict
-    from slug.ranking import layer_scores
+    from slug.clip.evaluation import load_eval_set
+    from slug.core.gradients import forget_gradient
+    from slug.clip.models import save_state_dict
+    from slug.core.ranking import layer_scores
 
     model = tiny_clip.model.eval()
     es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
@@ -47,7 +47,7 @@ def setting(tiny_clip, tiny_world, tmp_path):
 
 
 def test_search_step_records_the_choice_its_rule_makes_from_its_own_trials(setting, tiny_world, tiny_cfg):
-    from slug.ranking import candidates
+    from slug.core.ranking import candidates
     from slug.stages.clip import search_step
 
     inputs, model = setting
@@ -88,7 +88,7 @@ def test_search_step_with_a_margin_takes_a_larger_step_and_records_the_threshold
 
 
 def test_evaluate_concept_compares_the_two_checkpoints_on_the_test_split(setting, tiny_world, tiny_cfg, tmp_path):
-    from slug.models import load_model, save_state_dict
+    from slug.clip.models import load_model, save_state_dict
     from slug.stages.clip import evaluate_concept
 
     inputs, model = setting
@@ -115,7 +115,7 @@ def test_evaluate_concept_compares_the_two_checkpoints_on_the_test_split(setting
     # the after metrics are those of the edited model, by the uncached evaluation the baselines use
     from slug.baselines import evaluate_model
     from slug.config import image_caps
-    from slug.evaluation import load_eval_set
+    from slug.clip.evaluation import load_eval_set
 
     bundle = load_model({**model, "pretrained": str(tmp_path / "unlearned.pt")}, torch.device("cpu"))
     es = load_eval_set(*dirs, "test", bundle.preprocess_val, **image_caps(ev), keep=[CONCEPT, *ev["cosine_names"]])

@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from slug.comparison import format_table, page
+from slug.report.comparison import format_table, page
 from slug.report import png_data_uri
-from slug.search import TIE_TOL
+from slug.core.search import TIE_TOL
 
 
 def combine_deltas(deltas: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -40,8 +40,8 @@ def shared_layers(layers: dict[str, str]) -> dict[str, list[str]]:
 
 def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict[str, int]) -> dict:
     """Forget @1/@5 per concept, retain identities outside the set, objects (fractions): the task metrics
-    of :mod:`slug.evaluation.tasks` with every concept of the set a target."""
-    from slug.evaluation.tasks import eval_tasks, evaluate_model
+    of :mod:`slug.clip.evaluation.tasks` with every concept of the set a target."""
+    from slug.clip.evaluation.tasks import eval_tasks, evaluate_model
 
     return evaluate_model(model, tokenizer, eval_tasks(es), {c: ("identities", t) for c, t in targets.items()})
 

@@ -63,7 +63,7 @@ class MetricSpec:
 
     @classmethod
     def for_tasks(cls, tasks) -> "MetricSpec":
-        """The spec of an evaluation over :class:`slug.evaluation.tasks.Task`s: every task's top-1 is a retain key."""
+        """The spec of an evaluation over :class:`slug.clip.evaluation.tasks.Task`s: every task's top-1 is a retain key."""
         retain = tuple(t.keys[0] for t in tasks)
         columns = tuple(k for t in tasks for k in t.keys)
         if (retain, columns) == (cls.retain, cls.columns):
@@ -191,7 +191,7 @@ def search_layers(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, tor
     criterion holds: a failing trial can never be chosen (see ``select_trial``), so the choice is the
     same, and its retain metrics are recorded as NaN. Needs a ``forget_*`` criterion metric.
     """
-    from slug.gradients import tower_of
+    from slug.core.gradients import tower_of
 
     lazy = not retain_on_fail and criterion.metric.startswith("forget_")
     trials: list[SearchTrial] = []
@@ -317,7 +317,7 @@ def choose(evaluator: Evaluator, params: dict[str, torch.Tensor], g_f: dict[str,
 def given_edit_trial(evaluator, params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor],
                      delta: dict[str, torch.Tensor], criterion: Criterion) -> SearchTrial:
     """A single-layer edit computed elsewhere (e.g. the CLIP pipeline's own step), evaluated as a trial."""
-    from slug.gradients import tower_of
+    from slug.core.gradients import tower_of
 
     (name, d), = delta.items()
     m = evaluator.evaluate(delta)

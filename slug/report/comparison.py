@@ -153,7 +153,7 @@ def page(title: str, body: str) -> str:
 
 def comparison_plot(table: pd.DataFrame, name: str, path: str | Path) -> None:
     """Forget top-1 (x) against retain identity top-1 (y) after unlearning, one point per method."""
-    from slug.plots import _save, plt, sns
+    from slug.report.plots import _save, plt, sns
 
     df = table.copy()
     df["label"] = [f"{m} ({'–' if s is None or (isinstance(s, float) and math.isnan(s)) else f'{s:.0f} s'}"

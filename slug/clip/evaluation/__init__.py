@@ -14,10 +14,10 @@ the definition of each accuracy), ``metrics`` (cosines, MIA, intervals), ``cache
 evaluator), ``staged`` (partial forward passes of open_clip towers).
 """
 
-from slug.evaluation.cached import CachedEvaluator
-from slug.evaluation.metrics import bootstrap_change, cosine_matrix, matched_cosine, mia_score
-from slug.evaluation.sets import EvalSet, load_eval_set
-from slug.evaluation.tasks import Task, classifiers, eval_tasks, evaluate_model, generation_tasks, score
+from slug.clip.evaluation.cached import CachedEvaluator
+from slug.clip.evaluation.metrics import bootstrap_change, cosine_matrix, matched_cosine, mia_score
+from slug.clip.evaluation.sets import EvalSet, load_eval_set
+from slug.clip.evaluation.tasks import Task, classifiers, eval_tasks, evaluate_model, generation_tasks, score
 
 __all__ = ["CachedEvaluator", "EvalSet", "Task", "bootstrap_change", "classifiers", "cosine_matrix", "eval_tasks",
            "evaluate_model", "generation_tasks", "load_eval_set", "matched_cosine", "mia_score", "score"]

@@ -21,7 +21,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from slug.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
+from slug.clip.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
                            topk_correct)
 
 
@@ -44,7 +44,7 @@ class Task:
 
 
 def eval_tasks(es) -> list[Task]:
-    """The tasks of an :class:`~slug.evaluation.EvalSet`: identities, then objects."""
+    """The tasks of an :class:`~slug.clip.evaluation.EvalSet`: identities, then objects."""
     return [
         Task("identities", "retain_id", es.id_names, IDENTITY_TEMPLATES, es.id_images, es.id_labels, per_class=True),
         Task("objects", "objects", es.obj_names, OBJECT_TEMPLATES, es.obj_images, es.obj_labels, per_class=False),
@@ -83,7 +83,7 @@ def class_accuracies(hit: torch.Tensor, labels: torch.Tensor, n_classes: int) ->
     """Accuracy of each class [C] from per-image correctness (NaN for classes without images), in float64.
 
     Every accuracy is a count of images over a count of images; in float64 their means are exact to
-    about 1e-16, so equal counts give equal metrics whatever path computed them (see ``slug.search.TIE_TOL``).
+    about 1e-16, so equal counts give equal metrics whatever path computed them (see ``slug.core.search.TIE_TOL``).
     """
     hit = hit.double()
     sums = torch.zeros(n_classes, dtype=torch.float64).index_add_(0, labels, hit)

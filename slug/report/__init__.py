@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, StrictUndefined
 
-from slug.ranking import short_name
+from slug.core.ranking import short_name
 
 METRIC_LABELS = {
     "forget_top1": "Forget accuracy @1 (target's images)",
@@ -82,7 +82,7 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
                    forget_stats: dict, images: dict[str, str], times: pd.DataFrame, retain_seconds: float,
                    config: dict, zeroshot: dict | None = None, sd: dict | None = None) -> str:
     """Render the per-concept report as a single HTML string."""
-    from slug.plots import search_trace_plot
+    from slug.report.plots import search_trace_plot
 
     trace = fig_data_uri(search_trace_plot, trials, selection["layer"], selection["criterion"].split()[0])
     env = Environment(undefined=StrictUndefined, autoescape=True)

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from slug.io import atomic_path  # noqa: E402
-from slug.ranking import short_name  # noqa: E402
+from slug.core.ranking import short_name  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:

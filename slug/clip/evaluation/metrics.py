@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from slug.evaluation.sets import EvalSet
-from slug.zeroshot import IDENTITY_TEMPLATES, encode_images
+from slug.clip.evaluation.sets import EvalSet
+from slug.clip.zeroshot import IDENTITY_TEMPLATES, encode_images
 
 
 def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor, macro: bool,
@@ -89,7 +89,7 @@ def mia_score(member: np.ndarray, nonmember: np.ndarray, seeds: int = 10, splits
 @torch.no_grad()
 def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, names: Sequence[str]) -> np.ndarray:
     """[image identity x name] mean cosine similarity between each identity's images and "{name}."."""
-    from slug.evaluation.tasks import Task, classifiers
+    from slug.clip.evaluation.tasks import Task, classifiers
 
     idx = [es.target_index(n) for n in names]
     names_task = Task("names", "names", list(names), IDENTITY_TEMPLATES)

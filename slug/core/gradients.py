@@ -127,8 +127,8 @@ def forget_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.
 def retain_gradient(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, names: list[str],
                     batch_size: int = 32, progress: bool = True) -> dict[str, torch.Tensor]:
     """Gradient of the model's contrastive loss over the retain pairs (batch-size weighted mean):
-    ``ClipLoss``, or ``SigLipLoss`` for a SigLIP-style model (see :func:`slug.models.contrastive_loss`)."""
-    from slug.models import contrastive_loss
+    ``ClipLoss``, or ``SigLipLoss`` for a SigLIP-style model (see :func:`slug.clip.models.contrastive_loss`)."""
+    from slug.clip.models import contrastive_loss
 
     if len(images) < 2:
         raise ValueError("the retain set needs at least 2 pairs for a contrastive loss")

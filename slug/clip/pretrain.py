@@ -46,7 +46,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def pretrain_clip(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, cfg: PretrainConfig,
                   progress: bool = True) -> PretrainResult:
     """Train ``model`` in place on in-memory pairs; returns the per-step loss trace."""
-    from slug.models import contrastive_loss
+    from slug.clip.models import contrastive_loss
 
     if len(images) != len(tokens):
         raise ValueError(f"{len(images)} images but {len(tokens)} captions")

@@ -7,11 +7,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from slug.evaluation.sets import EvalSet
-from slug.evaluation.staged import _StagedText, _StagedVision
-from slug.search import MetricSpec
-from slug.evaluation.tasks import Task, classifiers, eval_tasks, forget_accuracy, hits, image_features, score, task
-from slug.zeroshot import build_classifier, encode_images, topk_correct
+from slug.clip.evaluation.sets import EvalSet
+from slug.clip.evaluation.staged import _StagedText, _StagedVision
+from slug.core.search import MetricSpec
+from slug.clip.evaluation.tasks import Task, classifiers, eval_tasks, forget_accuracy, hits, image_features, score, task
+from slug.clip.zeroshot import build_classifier, encode_images, topk_correct
 
 class _LazyChunks:
     """``(images[i:i + bs].to(device), None)`` for each chunk, made when iterated (re-iterable): the
@@ -36,7 +36,7 @@ class CachedEvaluator:
     Results equal an uncached evaluation (tested to 1e-5). Models other than open_clip's
     standard ``CLIP`` fall back to recomputing the edited tower.
 
-    The metrics are those of :func:`slug.evaluation.tasks.score` over ``tasks`` (by default the
+    The metrics are those of :func:`slug.clip.evaluation.tasks.score` over ``tasks`` (by default the
     evaluation set's identities and objects); ``target`` is the concept's class in ``target_task``.
     """
 

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from slug.evaluation import CachedEvaluator, EvalSet, Task, bootstrap_change, eval_tasks, load_eval_set, mia_score, score
-from slug.evaluation.tasks import image_features
-from slug.gradients import candidate_names
+from slug.clip.evaluation import (CachedEvaluator, EvalSet, Task, bootstrap_change, eval_tasks, load_eval_set, mia_score,
+                                  score)
+from slug.clip.evaluation.tasks import image_features
+from slug.core.gradients import candidate_names
 
 
 def test_mia_is_chance_on_identical_distributions_and_perfect_on_separable_ones():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from slug.gradients import is_layernorm, tower_of
+from slug.core.gradients import is_layernorm, tower_of
 
 
 def layer_scores(params: dict[str, torch.Tensor], g_f: dict[str, torch.Tensor], g_r: dict[str, torch.Tensor],
