@@ -4,7 +4,7 @@ import re
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from slug.config import bundled_arch_config, image_caps, is_local_checkpoint, load_yaml, validate_config  # noqa: E402
+from slug.config import bundled_arch_config, image_caps, is_local_checkpoint, validate_config  # noqa: E402
 from slug.concepts import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order
@@ -18,11 +18,9 @@ NUM_SHARDS = config["data"]["num_shards"]
 CELEBA = config["data"]["celeba_dir"]
 IMAGENET = config["data"]["imagenet_dir"]
 SCRIPTS = "../workflow_scripts"
-# One environment for every rule: the named conda environment that `conda env create -f environment.yml`
-# makes from the repository root (conda runs its pip step, `-e .[test]`, in the file's folder). A named
-# environment, because Snakemake would create one from a copy of the file under .snakemake/conda/, where
-# `-e .` is not the repository (README, "Conda").
-CONDA_ENV = load_yaml(os.path.join(workflow.basedir, "environment.yml"))["name"]
+# One environment for every rule (--use-conda): environment.yml, the venv's packages. The jobs import slug
+# from this repository, which this file puts first on sys.path (Snakemake passes that path on to each job).
+CONDA_ENV = "../environment.yml"
 # Every model-running job asks for a GPU unless the config says cpu (profiles/slurm maps the resource).
 GPU = int(config["device"] != "cpu")
 WORLD_DIR = os.path.dirname(config["data"]["laion_parquet"])

@@ -29,7 +29,9 @@ def setup(log_path: str | None, threads: int = 1, seed: int | None = None) -> lo
     torch.set_num_threads(max(1, int(threads)))
     if seed is not None:
         seed_everything(seed)
-    return logging.getLogger("slug")
+    log = logging.getLogger("slug")
+    log.info("slug library: %s", Path(__file__).resolve().parent)  # which copy of the code this job runs
+    return log
 
 
 def seed_everything(seed: int) -> None:

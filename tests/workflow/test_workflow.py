@@ -129,18 +129,41 @@ def test_download_worker_settings_do_not_redownload_the_shards(run):
     assert "download_shards" in jobs_of(smk(run, "-n", "results/elon_musk/report.html", "--configfile", str(alt)).stdout)
 
 
-def test_editing_the_bundled_architecture_retrains_the_model(run):
-    import os
+def test_editing_the_bundled_architecture_retrains_the_model(tmp_path):
+    """In a copy of the workflow and its library (no test edits a tracked file): the bundled architecture's
+    JSON is an input of pretraining, so editing it reruns pretraining and what follows, not the world or
+    the download. The copy's Snakefile puts its own slug/ first on sys.path, so its JSON is the one read."""
+    import shutil
 
-    arch = REPO / "slug" / "model_configs" / "SLUG-Tiny-ViT.json"
-    text, before = arch.read_bytes(), arch.stat()
-    try:  # an edit (Snakemake compares the checksums of small inputs, so touching is not enough)
-        arch.write_bytes(text.rstrip() + b"\n\n")
-        os.utime(arch, (before.st_atime, (run / "results/models/tiny/checkpoint.pt").stat().st_mtime + 60))
-        jobs = jobs_of(smk(run, "-n", "results/elon_musk/report.html").stdout)
-    finally:
-        arch.write_bytes(text)
-        os.utime(arch, ns=(before.st_atime_ns, before.st_mtime_ns))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    keep = ("Snakefile", "rules", "workflow_scripts", "slug", "configs", "environment.yml", "profiles")
+    for name in keep:
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(
+            REPO / name, repo / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if (REPO / name).is_dir()
+                                        else {}))
+    work = tmp_path / "wf"
+    work.mkdir()
+    cfg = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
+    cfg["pretrain"]["epochs"] = 1  # the DAG is under test, not the model: a smaller world, one epoch
+    cfg["world"].update(n_pairs=300, celeba_per_identity=4, imagenet_per_class=2, nonmember_pairs=10)
+    cfg["download"]["samples_per_shard"] = 150
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    copy = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(work)]
+
+    def snakemake(*args):
+        proc = subprocess.run([*copy, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+
+    snakemake("results/models/tiny/checkpoint.pt", "--cores", "2")
+    # the jobs ran the copy's library: Snakemake hands the workflow's own folder to every job (as it does
+    # under --use-conda, whose environment.yml installs the packages and not slug itself)
+    assert f"slug library: {(repo / 'slug').resolve()}" in (work / "results/logs/pretrain/tiny.log").read_text()
+    assert "pretrain" not in jobs_of(snakemake("-n", "results/elon_musk/report.html"))
+    arch = repo / "slug" / "model_configs" / "SLUG-Tiny-ViT.json"
+    arch.write_bytes(arch.read_bytes().rstrip() + b"\n\n")  # an edit (Snakemake compares small inputs' checksums)
+    jobs = jobs_of(snakemake("-n", "results/elon_musk/report.html"))
     assert jobs.get("pretrain") == 1 and jobs.get("retain_gradient") == 1 and jobs.get("report") == 1
     assert "world" not in jobs and "download_shards" not in jobs
 
