@@ -51,7 +51,7 @@ rule baseline:
 use rule evaluate as evaluate_baseline with:
     input:
         unpack(lambda wc: eval_data()),
-        unlearned="results/{concept}/baselines/{method}/checkpoint.pt",
+        unlearned=rules.baseline.output.checkpoint,
         forget_tar=rules.curate_forget_set.output.tar,
         nonmember=config["data"]["nonmember_shards"],
         checkpoint=model_checkpoint(),
@@ -68,12 +68,12 @@ rule compare_methods:
     input:
         slug_metrics=rules.evaluate.output.metrics,
         slug_selection=rules.search_step.output.selection,
-        slug_benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=SLUG_STAGES),
-        retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
+        slug_benchmarks=[getattr(rules, stage).benchmark for stage in SLUG_STAGES],
+        retain_benchmark=expand(rules.retain_gradient.benchmark, model=MODEL)[0],
         retain_stats=[shard_path(i, "stats") for i in config["data"]["retain_shards"]],
-        metrics=expand("results/{{concept}}/baselines/{method}/metrics.json", method=BASELINES),
-        runs=expand("results/{{concept}}/baselines/{method}/run.json", method=BASELINES),
-        benchmarks=expand("results/benchmarks/{{concept}}/baseline_{method}.tsv", method=BASELINES),
+        metrics=expand(rules.evaluate_baseline.output.metrics, method=BASELINES, allow_missing=True),
+        runs=expand(rules.baseline.output.run, method=BASELINES, allow_missing=True),
+        benchmarks=expand(rules.baseline.benchmark, method=BASELINES, allow_missing=True),
     output:
         table="results/{concept}/comparison.tsv",
         plot=report(
@@ -104,8 +104,8 @@ rule compare_methods:
 
 rule comparison_report:
     input:
-        tables=expand("results/{concept}/comparison.tsv", concept=config["comparison"]["concepts"]),
-        plots=expand("results/{concept}/comparison.png", concept=config["comparison"]["concepts"]),
+        tables=expand(rules.compare_methods.output.table, concept=config["comparison"]["concepts"]),
+        plots=expand(rules.compare_methods.output.plot, concept=config["comparison"]["concepts"]),
     output:
         table="results/comparison.tsv",
         html=report("results/comparison.html", caption="captions/comparison.rst", category="Baselines"),

@@ -4,9 +4,9 @@
 
 rule summary:
     input:
-        selections=expand("results/{concept}/selection.json", concept=CONCEPTS),
-        metrics=expand("results/{concept}/metrics.json", concept=CONCEPTS),
-        reports=expand("results/{concept}/report.html", concept=CONCEPTS),
+        selections=expand(rules.search_step.output.selection, concept=CONCEPTS),
+        metrics=expand(rules.evaluate.output.metrics, concept=CONCEPTS),
+        reports=expand(rules.report.output[0], concept=CONCEPTS),
     output:
         table="results/summary.tsv",
         html=report("results/summary.html", caption="captions/summary.rst", category="Batch"),

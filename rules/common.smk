@@ -18,7 +18,7 @@ NUM_SHARDS = config["data"]["num_shards"]
 CELEBA = config["data"]["celeba_dir"]
 IMAGENET = config["data"]["imagenet_dir"]
 SCRIPTS = "../workflow_scripts"
-# One environment for every rule (--use-conda): environment.yml, the venv's packages. The jobs import slug
+# One environment for all jobs under --use-conda, environment.yml (the venv's packages). The jobs import slug
 # from this repository, which this file puts first on sys.path (Snakemake passes that path on to each job).
 CONDA_ENV = "../environment.yml"
 # Every model-running job asks for a GPU unless the config says cpu (profiles/slurm maps the resource).

@@ -91,7 +91,7 @@ rule sd_search:
         layers=rules.rank_layers.output.table,
         forget=rules.forget_gradient.output[0],
         checkpoint=model_checkpoint(),
-        clip_delta=["results/{concept}/unlearned/delta.pt"] if SD["edit"] == "clip" else [],
+        clip_delta=[rules.unlearn.output.delta] if SD["edit"] == "clip" else [],
     output:
         trials="results/{concept}/sd/search.tsv",
         selection="results/{concept}/sd/selection.json",
@@ -117,8 +117,8 @@ rule sd_search:
 rule sd_evaluate:
     input:
         **SD_MODEL_INPUTS,
-        selection="results/{concept}/sd/selection.json",
-        delta="results/{concept}/sd/delta.pt",
+        selection=rules.sd_search.output.selection,
+        delta=rules.sd_search.output.delta,
         checkpoint=model_checkpoint(),
     output:
         metrics="results/{concept}/sd/sd_metrics.json",

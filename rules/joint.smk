@@ -14,8 +14,8 @@ wildcard_constraints:
 rule joint_unlearn_and_evaluate:
     input:
         unpack(lambda wc: eval_data()),
-        deltas=lambda wc: expand("results/{concept}/unlearned/delta.pt", concept=JOINT[wc.joint_set]),
-        selections=lambda wc: expand("results/{concept}/selection.json", concept=JOINT[wc.joint_set]),
+        deltas=lambda wc: expand(rules.unlearn.output.delta, concept=JOINT[wc.joint_set]),
+        selections=lambda wc: expand(rules.search_step.output.selection, concept=JOINT[wc.joint_set]),
         checkpoint=model_checkpoint(),
     output:
         delta="results/joint/{joint_set}/delta.pt",

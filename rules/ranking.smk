@@ -4,7 +4,7 @@
 rule rank_layers:
     input:
         forget=rules.forget_gradient.output[0],
-        retain=f"results/models/{MODEL}/retain_grads.pt",
+        retain=expand(rules.retain_gradient.output[0], model=MODEL)[0],
         checkpoint=model_checkpoint(),
     output:
         table="results/{concept}/layers.tsv",

@@ -11,12 +11,12 @@ rule report:
         trials=rules.search_step.output.trials,
         layers=rules.rank_layers.output.table,
         forget_stats=rules.curate_forget_set.output.stats,
-        pareto_vision="results/{concept}/pareto_vision.png",
-        pareto_text="results/{concept}/pareto_text.png",
-        cosine="results/{concept}/cosine_matrix.png",
-        benchmarks=expand("results/benchmarks/{{concept}}/{stage}.tsv", stage=STAGES),
-        retain_benchmark=f"results/benchmarks/retain_gradient/{MODEL}.tsv",
-        zeroshot=f"results/models/{MODEL}/zeroshot.json",
+        pareto_vision=rules.rank_layers.output.vision,
+        pareto_text=rules.rank_layers.output.text,
+        cosine=rules.evaluate.output.cosine,
+        benchmarks=[getattr(rules, stage).benchmark for stage in STAGES],
+        retain_benchmark=expand(rules.retain_gradient.benchmark, model=MODEL)[0],
+        zeroshot=expand(rules.zeroshot.output[0], model=MODEL)[0],
     output:
         report(
             "results/{concept}/report.html",

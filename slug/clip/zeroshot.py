@@ -16,21 +16,22 @@ OBJECT_TEMPLATES: tuple[str, ...] = (
 IDENTITY_TEMPLATES: tuple[str, ...] = ("{}.",)
 
 
+def _encode(model: torch.nn.Module, encode: Callable, x, batch_size: int) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([F.normalize(encode(x[i:i + batch_size].to(device)), dim=-1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
 @torch.no_grad()
 def encode_images(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """L2-normalised image features [N, D]."""
-    device = next(model.parameters()).device
-    out = [F.normalize(model.encode_image(images[i:i + batch_size].to(device)), dim=-1).cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
+    """L2-normalised image features [N, D], ``batch_size`` images at a time."""
+    return _encode(model, model.encode_image, images, batch_size)
 
 
 @torch.no_grad()
 def encode_texts(model: torch.nn.Module, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    device = next(model.parameters()).device
-    out = [F.normalize(model.encode_text(tokens[i:i + batch_size].to(device)), dim=-1).cpu()
-           for i in range(0, len(tokens), batch_size)]
-    return torch.cat(out)
+    """L2-normalised text features [N, D]."""
+    return _encode(model, model.encode_text, tokens, batch_size)
 
 
 def classifier_tokens(tokenizer: Callable, classnames: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
