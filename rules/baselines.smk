@@ -2,7 +2,7 @@
 # and evaluation code as SLUG, and the comparison of all methods per concept and over a concept set.
 
 BASELINES = config["baselines"]["methods"]
-SLUG_STAGES = ["forget_gradient", "rank_layers", "search_step", "unlearn"]
+SLUG_RULES = list(SLUG_STAGES)  # slug.config: the rules that are SLUG's own cost per concept
 
 
 from slug.baselines import METHODS  # noqa: E402  (the registry: the schema's enum and the scripts read it too)
@@ -68,7 +68,7 @@ rule compare_methods:
     input:
         slug_metrics=rules.evaluate.output.metrics,
         slug_selection=rules.search_step.output.selection,
-        slug_benchmarks=[getattr(rules, stage).benchmark for stage in SLUG_STAGES],
+        slug_benchmarks=[getattr(rules, stage).benchmark for stage in SLUG_RULES],
         retain_benchmark=expand(rules.retain_gradient.benchmark, model=MODEL)[0],
         retain_stats=[shard_path(i, "stats") for i in config["data"]["retain_shards"]],
         metrics=expand(rules.evaluate_baseline.output.metrics, method=BASELINES, allow_missing=True),
@@ -95,7 +95,7 @@ rule compare_methods:
     params:
         concept=concept_info,
         methods=BASELINES,
-        slug_stages=SLUG_STAGES,
+        slug_stages=SLUG_RULES,
         batch_size=config["gradients"]["batch_size"],
         retain_max_samples=config["gradients"]["retain_max_samples"],
     script:

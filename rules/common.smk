@@ -4,7 +4,14 @@ import re
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from slug.config import bundled_arch_config, image_caps, is_local_checkpoint, validate_config  # noqa: E402
+from slug.config import (  # noqa: E402
+    CONCEPT_STAGES,
+    SLUG_STAGES,
+    bundled_arch_config,
+    image_caps,
+    is_local_checkpoint,
+    validate_config,
+)
 from slug.concepts import CONCEPT_WILDCARD, RESERVED_IDS  # noqa: E402
 
 _validated = validate_config(config)  # defaults filled, keys in canonical order

@@ -1,6 +1,6 @@
 # A self-contained HTML report per concept (plots inlined), readable offline.
 
-STAGES = ["curate_forget_set", "forget_gradient", "rank_layers", "search_step", "unlearn", "evaluate"]
+STAGES = list(CONCEPT_STAGES)  # slug.config: the rules of one concept's chain
 
 
 rule report:

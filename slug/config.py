@@ -14,6 +14,12 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "configs" / "schema.yaml"
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"  # open_clip configs shipped with slug
 
 
+#: The rules of one concept's chain, in order (their benchmarks are the report's stage times) ...
+CONCEPT_STAGES = ("curate_forget_set", "forget_gradient", "rank_layers", "search_step", "unlearn", "evaluate")
+#: ... and those that are SLUG's own cost per concept (the retain gradient is shared by all concepts).
+SLUG_STAGES = ("forget_gradient", "rank_layers", "search_step", "unlearn")
+
+
 def is_local_checkpoint(pretrained: str | None) -> bool:
     """True when ``model.pretrained`` names a checkpoint file (a path or a .pt/.pth/.safetensors name), not a tag."""
     return pretrained is not None and (os.sep in str(pretrained)

@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, StrictUndefined
 
+from slug.config import SLUG_STAGES
 from slug.core.ranking import short_name
 
 METRIC_LABELS = {
@@ -89,7 +90,7 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
     env.globals.update(fmt=fmt, fmtm=_fmt_metric, fmtd=_fmt_delta)
     tshow = trials.copy()
     tshow["layer"] = tshow["layer"].map(short_name)
-    core = times[times.stage.isin(["forget_gradient", "rank_layers", "search_step", "unlearn"])]
+    core = times[times.stage.isin(SLUG_STAGES)]
     slug_seconds = float(core["seconds"].fillna(0).sum())
     shared = pd.DataFrame([{"stage": "retain_gradient (shared by all concepts)", "seconds": retain_seconds}])
     times = pd.concat([times, shared])

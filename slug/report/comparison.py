@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from slug.config import CONCEPT_STAGES
 from slug.io import atomic_write_text, read_json, write_tsv
 from slug.report import CSS
 
@@ -98,8 +99,7 @@ def speed_ratios(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_rows(concepts: Sequence[str], root: str | Path = "results",
-                 stage_benchmarks: Sequence[str] = ("curate_forget_set", "forget_gradient", "rank_layers",
-                                                    "search_step", "unlearn", "evaluate")) -> pd.DataFrame:
+                 stage_benchmarks: Sequence[str] = CONCEPT_STAGES) -> pd.DataFrame:
     """One row per concept of a batch; a concept whose outputs are missing is listed as failed."""
     root = Path(root)
     rows = []
