@@ -57,8 +57,12 @@ if SD_DEMO:
         params:
             # only what training reads, so a search or evaluation setting does not retrain the UNet
             **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
-            # the generator's subjects: every concept first (the demo UNet must be able to draw each)
-            concept_names=[display_name(c, config["concepts"]) for c in CONCEPTS],
+            # the generator's subjects: a count of identities is filled with every concept first (the demo
+            # UNet must be able to draw each); a list is the whole cast, so adding a concept to the config
+            # retrains nothing (sd_search checks that the concept is one of the cast)
+            concept_names=(
+                [display_name(c, config["concepts"]) for c in CONCEPTS] if isinstance(SD["identities"], int) else []
+            ),
         script:
             f"{SCRIPTS}/sd_train.py"
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from slug.diffusion.subjects import Subjects, resolve_subjects
+from slug.diffusion.subjects import Subjects, require_concepts, resolve_subjects
 
 log = logging.getLogger("slug")
 
@@ -132,7 +132,7 @@ def subjects_and_pipeline(cfg: dict, bundle, concept_names: Sequence[str], info:
                           unet_dir: str | None, device) -> tuple[Subjects, object]:
     """What the SD rules share: the generator's subjects (from the trained UNet's info, else the
     config) and the pipeline."""
-    subjects = (Subjects(info["identities"], info["objects"]) if info
+    subjects = (require_concepts(Subjects(info["identities"], info["objects"]), concept_names) if info
                 else resolve_subjects(cfg, concept_names, None))
     return subjects, load_pipeline(cfg, bundle, unet_dir, device)
 

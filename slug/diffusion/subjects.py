@@ -51,10 +51,16 @@ def resolve_subjects(cfg: dict, concept_names: Sequence[str], world_identities: 
         ids = s.identities
     if isinstance(objs, int):
         objs = world_objs[:objs]
-    missing = [c for c in concept_names if c not in ids]
+    return require_concepts(Subjects(list(ids), list(objs)), concept_names)
+
+
+def require_concepts(subjects: Subjects, concept_names: Sequence[str]) -> Subjects:
+    """``subjects``, if every concept is one of its identities (else a ValueError naming the setting)."""
+    missing = [c for c in concept_names if c not in subjects.identities]
     if missing:
-        raise ValueError(f"concept(s) {missing} missing from diffusion.identities {list(ids)}: every concept must be "
-                         "one of the generator's identities (its recognition rate is measured among them)")
-    return Subjects(list(ids), list(objs))
+        raise ValueError(f"concept(s) {missing} missing from diffusion.identities {list(subjects.identities)}: every "
+                         "concept must be one of the generator's identities (its recognition rate is measured among "
+                         "them); add it to diffusion.identities")
+    return subjects
 
 

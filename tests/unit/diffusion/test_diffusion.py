@@ -237,3 +237,16 @@ def test_a_time_budget_guards_but_never_shortens_a_training_silently(tiny_clip):
     limited = TimeBudget(0.5, "s", "l", 6, stop=True, clock=lambda: next(ticks))
     logs = train(limited)
     assert logs[-1]["step"] == 0 and limited.record()["stopped_at"] == 1
+
+
+def test_a_concept_outside_the_generators_cast_is_refused_with_the_setting_to_change():
+    from slug.diffusion.subjects import Subjects, require_concepts, resolve_subjects
+
+    cast = {"identities": ["Elon Musk", "Ada Lovelace"], "objects": ["cat"]}
+    assert resolve_subjects(cast, ["Elon Musk"], None).identities == ["Elon Musk", "Ada Lovelace"]
+    with pytest.raises(ValueError, match=r"\['Jeff Bezos'\] missing from diffusion.identities .*add it to diffusion"):
+        resolve_subjects(cast, ["Elon Musk", "Jeff Bezos"], None)
+    trained = Subjects(["Elon Musk", "Ada Lovelace"], ["cat"])  # what sd_train recorded
+    assert require_concepts(trained, ["Ada Lovelace"]) is trained
+    with pytest.raises(ValueError, match="Jeff Bezos"):
+        require_concepts(trained, ["Jeff Bezos"])
