@@ -3,9 +3,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow  # a whole SLUG step in a fresh interpreter (about 25 s): in `make test`, not `make test-fast`
 def test_the_readme_library_example_runs_a_whole_slug_step(tmp_path):
     readme = (REPO / "README.md").read_text()
     code = re.search(r"<!-- library-example -->\n```python\n(.*?)```", readme, re.S).group(1)
