@@ -7,10 +7,11 @@ The names a notebook needs, loaded on first use (``import slug`` stays light)::
     layers = slug.layer_scores(params, g_f, g_r)                 # importance, alignment, on_front
     out = slug.run_search(evaluator, params, g_f, slug.candidates(layers, ["vision", "text"]), ...)
 
-See the README's "Library" section for a whole run. Packages by role: ``slug.core.search`` (the step
-search every family runs), ``slug.core.gradients``, ``slug.core.ranking``, ``slug.clip.evaluation`` (CLIP),
+See the README's "Library" section for a whole run. Packages by role, then model family: ``slug.core``
+(gradients, ranking, the step search every family runs, deltas, joint re-scaling), ``slug.concepts``,
+``slug.clip`` (open_clip models; ``slug.clip.evaluation``: classification tasks, the cached evaluator),
 ``slug.diffusion`` (Stable Diffusion), ``slug.baselines``, ``slug.data``, ``slug.world`` (the demo world),
-``slug.report``.
+``slug.report`` and ``slug.stages`` (each workflow rule's work as one function).
 """
 
 from __future__ import annotations
