@@ -96,11 +96,12 @@ def eval_data():
 
 
 def concept_info(wildcards):
-    from slug.concepts import concept_terms, display_name
+    from slug.concepts import concept_kind, concept_terms, display_name
 
     return {
         "name": display_name(wildcards.concept, config["concepts"]),
         "terms": concept_terms(wildcards.concept, config["concepts"]),
+        "kind": concept_kind(wildcards.concept, config["concepts"]),
     }
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from slug.concepts import KINDS
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "configs" / "schema.yaml"
 MODEL_CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"  # open_clip configs shipped with slug
 
@@ -140,11 +142,12 @@ def _coerce(value: Any, schema: dict) -> Any:
     return value
 
 
-SHEET_COLUMNS = ("id", "name", "aliases")
+SHEET_COLUMNS = ("id", "name", "aliases", "kind")
 
 
 def read_concept_sheet(path: str | Path) -> dict[str, dict]:
-    """The concepts of a TSV sheet (columns ``id``, ``name``, optional ``aliases`` separated by ';') as
+    """The concepts of a TSV sheet (columns ``id``, ``name``, optional ``aliases`` separated by ';' and
+    ``kind``: person, object, character or style) as
     the ``concepts:`` mapping; every error names the file, the row and the fix."""
     import csv
 
@@ -158,7 +161,8 @@ def read_concept_sheet(path: str | Path) -> dict[str, dict]:
     missing = [c for c in ("id", "name") if c not in header]
     unknown = [c for c in header if c not in SHEET_COLUMNS]
     if missing or unknown:
-        raise ConfigError(f"concept sheet {path}: columns must be id, name and optionally aliases (tab-separated); "
+        raise ConfigError(f"concept sheet {path}: columns must be id, name and optionally aliases "
+                          "and kind (tab-separated); "
                           f"missing {missing}, unknown {unknown}")
     out: dict[str, dict] = {}
     for line, row in enumerate(rows, start=2):
@@ -168,7 +172,11 @@ def read_concept_sheet(path: str | Path) -> dict[str, dict]:
         if cid in out:
             raise ConfigError(f"concept sheet {path}, line {line}: the id {cid!r} appears twice")
         aliases = [a.strip() for a in (row.get("aliases") or "").split(";") if a.strip()]
-        out[cid] = {"name": name, "aliases": aliases}
+        kind = (row.get("kind") or "").strip() or "person"
+        if kind not in KINDS:
+            raise ConfigError(f"concept sheet {path}, line {line}: unknown kind {kind!r} for {cid!r}; use one of "
+                              f"{', '.join(KINDS)} (or leave it empty for person)")
+        out[cid] = {"name": name, "aliases": aliases, "kind": kind}
     return out
 
 

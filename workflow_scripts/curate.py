@@ -7,16 +7,16 @@ from slug.workflow import as_list, setup
 p = snakemake.params
 log = setup(snakemake.log[0])
 check_concept_id(snakemake.wildcards.concept)
-terms = p.concept["terms"]
-res = curate(as_list(snakemake.input.shards), terms, p.max_images)
-stats = {"concept": snakemake.wildcards.concept, "display_name": p.concept["name"], "terms": terms,
-         "rule": f"case-insensitive whole-word regex {concept_pattern(terms).pattern}", **res.stats()}
+terms, kind = p.concept["terms"], p.concept["kind"]
+res = curate(as_list(snakemake.input.shards), terms, p.max_images, kind)
+stats = {"concept": snakemake.wildcards.concept, "display_name": p.concept["name"], "kind": kind, "terms": terms,
+         "rule": f"case-insensitive whole-word regex {concept_pattern(terms, kind).pattern}", **res.stats()}
 log.info("%s", stats)
 if len(res.samples) < p.min_images:
     raise SystemExit(
         f"concept {snakemake.wildcards.concept!r}: {len(res.samples)} forget pairs found, fewer than "
         f"forget.min_images={p.min_images}. Scanned {res.scanned} captions in {len(res.shards)} shard(s) "
-        f"({', '.join(res.shards[:3])}{'...' if len(res.shards) > 3 else ''}) for the whole words {terms} "
+        f"({', '.join(res.shards[:3])}{'...' if len(res.shards) > 3 else ''}) for the {kind} phrases of {terms} "
         "(case-insensitive, spaces and underscores alike). Fix the display name or add aliases in the "
         "config's concepts table, or scan more shards (data.forget_shards).")
 write_forget_tar(res.samples, snakemake.output.tar)

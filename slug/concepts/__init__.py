@@ -1,5 +1,9 @@
-"""Concepts: their ids (the results/ folder and the Snakemake wildcard), display names, aliases and the
-whole-word caption pattern that finds them in web alt text.
+"""Concepts: their ids (the results/ folder and the Snakemake wildcard), kinds, display names, aliases and
+the whole-word caption pattern that finds them in web alt text.
+
+A concept is of one :data:`KINDS`: a ``person`` (the default) or a ``character`` is found by its name
+(or an alias); an ``object`` by its class name or a synonym, singular or plural; a ``style`` by the
+phrases captions use for styles ("in the style of X", "X style", "by X", "X painting", "X art").
 
 Fixes over the reference's ``a0_create_tar.py``: whole-word matching with spaces and underscores
 treated alike (so ``elon_musk`` and "Elon Musk" both match "Elon Musk at the gala" but "Elongated
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+KINDS = ("person", "object", "character", "style")
 RESERVED_IDS = ("models", "logs", "benchmarks", "joint", "comparison", "summary")  # results/' own folders and files
 # The concept wildcard's constraint (Snakemake): snake_case, and not a reserved name as a whole path segment
 CONCEPT_WILDCARD = rf"(?!(?:{'|'.join(RESERVED_IDS)})(?:/|$))[a-z0-9_]+"
@@ -32,15 +37,62 @@ def display_name(concept: str, table: dict | None = None) -> str:
     return entry.get("name") or concept.replace("_", " ").title()
 
 
+def concept_kind(concept: str, table: dict | None = None) -> str:
+    """The concept's kind (``person`` unless the table says otherwise); an unknown kind names the fix."""
+    kind = ((table or {}).get(concept) or {}).get("kind") or "person"
+    if kind not in KINDS:
+        raise ValueError(f"concept {concept!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)} "
+                         "in the concepts table (or the sheet's kind column)")
+    return kind
+
+
+def plurals(term: str) -> list[str]:
+    """English plural forms of a term's last word ("fox" -> "foxes", "strawberry" -> "strawberries")."""
+    words = term.strip().split()
+    if not words:
+        return []
+    last, low = words[-1], words[-1].lower()
+    if low.endswith(("s", "x", "z", "ch", "sh")):
+        forms = [last + "es"]
+    elif low.endswith("y") and len(low) > 1 and low[-2] not in "aeiou":
+        forms = [last[:-1] + "ies"]
+    elif low.endswith("f"):
+        forms = [last + "s", last[:-1] + "ves"]
+    elif low.endswith("fe"):
+        forms = [last + "s", last[:-2] + "ves"]
+    else:
+        forms = [last + "s"]
+    return [" ".join([*words[:-1], f]) for f in forms]
+
+
+#: How captions name a style X (the phrases are matched as whole words, case-insensitively).
+STYLE_PHRASES = ("in the style of {}", "{} style", "{}-style", "{} styled", "by {}", "{} painting", "{} paintings",
+                 "{} art", "{} artwork")
+
+
+def kind_terms(terms: Sequence[str], kind: str = "person") -> list[str]:
+    """The phrases that name a concept of ``kind`` in a caption: names for people and characters, names
+    with their plurals for objects, the style phrases around each name for styles."""
+    terms = [t for t in terms if t.strip()]
+    if kind in ("person", "character"):
+        return list(terms)
+    if kind == "object":
+        return [f for t in terms for f in (t, *plurals(t))]
+    if kind == "style":
+        return [ph.format(t.strip()) for t in terms for ph in STYLE_PHRASES]
+    raise ValueError(f"unknown concept kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
 def concept_terms(concept: str, table: dict | None = None) -> list[str]:
     entry = (table or {}).get(concept) or {}
     return [display_name(concept, table), *entry.get("aliases", [])]
 
 
-def concept_pattern(terms: Sequence[str]) -> re.Pattern:
-    """Case-insensitive whole-word regex matching any term; spaces and underscores are alike."""
+def concept_pattern(terms: Sequence[str], kind: str = "person") -> re.Pattern:
+    """Case-insensitive whole-word regex matching any of the concept's phrases (:func:`kind_terms`);
+    spaces and underscores are alike."""
     alts = []
-    for t in terms:
+    for t in kind_terms(terms, kind):
         words = [w for w in re.split(r"[\s_]+", t.strip()) if w]
         if words:
             alts.append(r"[\s_]+".join(re.escape(w) for w in words))

@@ -28,15 +28,16 @@ class CurationResult:
                 "duplicates_dropped": self.duplicates, "kept": len(self.samples)}
 
 
-def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int) -> CurationResult:
-    """Keep the samples whose caption names the concept: whole words, no duplicates, at most ``max_images``."""
+def curate(shards: Sequence[str | Path], terms: Sequence[str], max_images: int, kind: str = "person") -> CurationResult:
+    """Keep the samples whose caption names the concept (a ``kind``, :func:`slug.concepts.kind_terms`):
+    whole words, no duplicates, at most ``max_images``."""
     import json
 
     from slug.data import iter_raw
 
     if max_images < 1:
         raise ValueError(f"forget.max_images must be >= 1, got {max_images}")
-    pat = concept_pattern(terms)
+    pat = concept_pattern(terms, kind)
     res = CurationResult(shards=[str(s) for s in shards])
     seen: set[str] = set()
     matches = []

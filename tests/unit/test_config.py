@@ -91,9 +91,12 @@ def test_a_world_path_written_with_a_leading_dot_slash_is_the_same_path(demo):
 
 def test_a_concept_sheet_adds_its_rows_and_every_error_names_the_file_and_the_fix(demo, tmp_path):
     sheet = tmp_path / "concepts.tsv"
-    sheet.write_text("id\tname\taliases\nmickey_mouse\tMickey Mouse\tMickey; the mouse\nada\tAda Lovelace\t\n")
+    sheet.write_text("id\tname\taliases\tkind\nmickey_mouse\tMickey Mouse\tMickey; the mouse\tcharacter\n"
+                     "ada\tAda Lovelace\t\t\n")
     cfg = validate_config({**demo, "concept_sheet": str(sheet)})
-    assert cfg["concepts"]["mickey_mouse"] == {"name": "Mickey Mouse", "aliases": ["Mickey", "the mouse"]}
+    assert cfg["concepts"]["mickey_mouse"] == {"name": "Mickey Mouse", "aliases": ["Mickey", "the mouse"],
+                                               "kind": "character"}
+    assert cfg["concepts"]["ada"]["kind"] == "person"  # an empty kind is a person
     assert cfg["concepts"]["ada"]["aliases"] == [] and set(demo["concepts"]) < set(cfg["concepts"])
     only = {k: v for k, v in demo.items() if k != "concepts"}  # a sheet may replace the mapping
     assert list(validate_config({**only, "concept_sheet": str(sheet)})["concepts"]) == ["ada", "mickey_mouse"]
@@ -102,6 +105,7 @@ def test_a_concept_sheet_adds_its_rows_and_every_error_names_the_file_and_the_fi
         ("id\tname\nx\tX\nx\tY\n", r"concepts.tsv, line 3: the id 'x' appears twice"),
         ("id\tname\nx\t\n", r"concepts.tsv, line 2: id and name must both be given"),
         ("ident\tname\nx\tX\n", r"columns must be id, name and optionally aliases.*missing \['id'\], unknown \['ident'\]"),
+        ("id\tname\tkind\nx\tX\tpainter\n", r"concepts.tsv, line 2: unknown kind 'painter' for 'x'; use one of person"),
         (f"id\tname\n{next(iter(demo['concepts']))}\tSomeone\n", r"both in `concepts:` and in the concept sheet"),
     ]
     for text, match in cases:
