@@ -6,7 +6,7 @@ SD = config["diffusion"]
 SD_DEMO = SD["model"] == "train"
 
 
-from slug.concepts import display_name  # noqa: E402
+from slug.concepts import concept_kind, display_name  # noqa: E402
 
 SD_MODEL_INPUTS = (
     {"unet": f"results/models/{MODEL}/sd/unet", "info": f"results/models/{MODEL}/sd/train.json"}
@@ -61,7 +61,9 @@ if SD_DEMO:
             # UNet must be able to draw each); a list is the whole cast, so adding a concept to the config
             # retrains nothing (sd_search checks that the concept is one of the cast)
             concept_names=(
-                [display_name(c, config["concepts"]) for c in CONCEPTS] if isinstance(SD["identities"], int) else []
+                [display_name(c, config["concepts"]) for c in CONCEPTS if concept_kind(c, config["concepts"]) == "person"]
+                if isinstance(SD["identities"], int)
+                else []
             ),
         script:
             f"{SCRIPTS}/sd_train.py"

@@ -335,10 +335,12 @@ def first_meeting(records: list[EpochRecord]) -> EpochRecord:
     return next((r for r in records if r.meets_criterion), records[-1])
 
 
-def evaluate_model(model: torch.nn.Module, tokenizer: Callable, es, target: int | None) -> dict[str, float]:
-    """Full (uncached) evaluation with the metrics SLUG's search and report use (``slug.clip.evaluation.tasks``)."""
+def evaluate_model(model: torch.nn.Module, tokenizer: Callable, es, target: int | None,
+                   target_task: str = "identities") -> dict[str, float]:
+    """Full (uncached) evaluation with the metrics SLUG's search and report use (``slug.clip.evaluation.tasks``);
+    ``target`` is the concept's class in ``target_task``."""
     from slug.clip.evaluation.tasks import classifiers, eval_tasks, image_features, score
 
     tasks = eval_tasks(es)
     return score(image_features(model, tasks), classifiers(model, tokenizer, tasks), tasks,
-                 ("identities", target) if target is not None else None)
+                 (target_task, target) if target is not None else None)

@@ -112,7 +112,7 @@ def summary_rows(concepts: Sequence[str], root: str | Path = "results",
         sel, met = read_json(sel_p), read_json(met_p)
         secs = [benchmark_seconds(root / "benchmarks" / c / f"{s}.tsv") for s in stage_benchmarks]
         row = {"concept": c, "status": "ok" if sel["criterion_met"] else "criterion not met",
-               "name": sel["display_name"], "layer": sel["layer"], "tower": sel["tower"], "rho": sel["rho"],
+               "name": sel["display_name"], "kind": met.get("kind", "person"), "layer": sel["layer"], "tower": sel["tower"], "rho": sel["rho"],
                "lambda": sel["lambda"]}
         for k in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean"):
             row[f"{k}_before"], row[f"{k}_after"] = met["before"][k], met["after"][k]

@@ -25,7 +25,7 @@ _log = logging.getLogger("slug")
 def run_method(method: str, model: dict, device: torch.device, forget_tar: str, shards: list[str], concept: str,
                display_name: str, hparams: dict, retain_pairs: int | None, criterion: dict, caps: dict,
                celeba_dir: str, imagenet_dir: str, seed: int,
-               log: logging.Logger = _log) -> tuple[torch.nn.Module, pd.DataFrame, dict]:
+               log: logging.Logger = _log, kind: str = "person") -> tuple[torch.nn.Module, pd.DataFrame, dict]:
     """Run one comparison method (FT, GA, GAFT, SalUn, SSD) on one concept (rule ``baseline``): the
     unlearned model, the per-epoch trace and ``run.json``. Training stops at the first epoch that meets the
     forget criterion on the search split (SLUG's step search sees the same half); the report uses the other."""
@@ -39,10 +39,10 @@ def run_method(method: str, model: dict, device: torch.device, forget_tar: str, 
               if baseline_method(method).needs_retain else (forget[0][:0], forget[1][:0]))
     log.info("%d forget pairs, %d retain pairs", len(forget[0]), len(retain[0]))
     es = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **caps, keep=[display_name])
-    target = es.target_index(display_name)
+    target_task, target = es.target(display_name, kind)
     crit = Criterion(criterion["metric"], criterion["max"])
-    records = run_baseline(method, bundle.model, forget, retain, cfg, lambda m: evaluate_model(m, tok, es, target),
-                           crit, log=log.info)
+    records = run_baseline(method, bundle.model, forget, retain, cfg,
+                           lambda m: evaluate_model(m, tok, es, target, target_task), crit, log=log.info)
     chosen = first_meeting(records)
     if not chosen.meets_criterion:
         log.warning("%s did not meet %s in %d epochs: the last epoch is kept and reported as not meeting it",

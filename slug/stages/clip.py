@@ -22,7 +22,8 @@ _log = logging.getLogger("slug")
 
 
 def search_step(model: dict, device: torch.device, inputs: dict[str, str], concept: str, display_name: str, s: dict,
-                celeba_dir: str, imagenet_dir: str, seed: int, log: logging.Logger = _log) -> tuple[pd.DataFrame, dict]:
+                celeba_dir: str, imagenet_dir: str, seed: int, log: logging.Logger = _log,
+                kind: str = "person") -> tuple[pd.DataFrame, dict]:
     """The step search on the search split (rule ``search_step``): ``search.tsv``'s table and ``selection.json``.
 
     ``inputs``: ``forget`` (the forget gradient), ``layers`` (the ranking), ``checkpoint`` when the model is
@@ -35,7 +36,8 @@ def search_step(model: dict, device: torch.device, inputs: dict[str, str], conce
     layers = candidates(pd.read_csv(inputs["layers"], sep="\t"), s["towers"], s["max_layers_per_tower"])
     log.info("searching %d front layers: %s", len(layers), layers)
     es = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **image_caps(s), keep=[display_name])
-    evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, es.target_index(display_name))
+    target_task, target = es.target(display_name, kind)
+    evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, target, target_task=target_task)
     baseline = evaluator.baseline()
     log.info("original model (search split): %s", baseline)
     criterion = Criterion(s["criterion"]["metric"], s["criterion"]["max"])
@@ -50,7 +52,7 @@ def search_step(model: dict, device: torch.device, inputs: dict[str, str], conce
                     "or allow more towers/layers", criterion.describe())
     record = selection_record(out, criterion, layers, max_retain_drop=s["max_retain_drop"], rho_margin=s["rho_margin"])
     return trials_table(out.trials), {
-        "concept": concept, "display_name": display_name, **record,
+        "concept": concept, "display_name": display_name, "kind": kind, **record,
         "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer]",
         "seed": seed,  # timings live in the benchmark files: this file is reproducible
         "model": model, "versions": versions(), "inputs_sha256": {k: sha256(v) for k, v in inputs.items()},
@@ -59,7 +61,7 @@ def search_step(model: dict, device: torch.device, inputs: dict[str, str], conce
 
 def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_tar: str, nonmember: list[str],
                      concept: str, display_name: str, ev: dict, celeba_dir: str, imagenet_dir: str, seed: int,
-                     log: logging.Logger = _log) -> tuple[dict, dict]:
+                     log: logging.Logger = _log, kind: str = "person") -> tuple[dict, dict]:
     """Before/after metrics on the held-out test split (rule ``evaluate``): ``metrics.json`` and the two
     cosine matrices ``{"before": [N, N], "after": [N, N]}`` with their names (``metrics["cosine_names"]``).
 
@@ -70,23 +72,28 @@ def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_t
     tf, tok = models["before"].preprocess_val, models["before"].tokenizer
     name = display_name
     es = load_eval_set(celeba_dir, imagenet_dir, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])
-    target = es.target_index(name)
+    target_task, target = es.target(name, kind)
     members = load_pairs([forget_tar], tf, tok)
     nonmembers = load_pairs(nonmember, tf, tok)
-    names = [name] + [n for n in ev["cosine_names"] if n != name and es.has_images(n)][:4]
-    out = {"concept": concept, "display_name": name, "split": "test (held out from the search)",
-           "n_target_images": int((es.id_labels == target).sum()), "n_identities": len(es.id_names),
+    if kind == "person":
+        names = [name] + [n for n in ev["cosine_names"] if n != name and es.has_images(n)][:4]
+    else:  # the object and the next four classes of its task
+        names = [es.obj_names[target]] + [n for n in es.obj_names if n != es.obj_names[target]][:4]
+    labels = es.id_labels if target_task == "identities" else es.obj_labels
+    out = {"concept": concept, "display_name": name, "kind": kind, "target_task": target_task,
+           "split": "test (held out from the search)",
+           "n_target_images": int((labels == target).sum()), "n_identities": len(es.id_names),
            "n_identity_images": len(es.id_labels), "n_object_images": len(es.obj_labels),
            "n_forget_pairs": len(members[0]), "n_nonmember_pairs": len(nonmembers[0]), "cosine_names": names}
     mats, hits = {}, {}
     for when, b in models.items():
         b.model.eval()
-        evaluator = CachedEvaluator(b.model, tok, es, target)
+        evaluator = CachedEvaluator(b.model, tok, es, target, target_task=target_task)
         m, hits[when] = evaluator.baseline(), evaluator.hits()
         m["mia_mean"], m["mia_std"] = mia_score(matched_cosine(b.model, *members[:2]),
                                                 matched_cosine(b.model, *nonmembers[:2]),
                                                 seeds=ev["mia_seeds"], splits=ev["mia_splits"])
-        mats[when] = cosine_matrix(b.model, tok, es, names)
+        mats[when] = cosine_matrix(b.model, tok, es, names, kind)
         m["cosine_matrix"] = mats[when].round(5).tolist()
         out[when] = m
         log.info("%s: %s", when, {k: v for k, v in m.items() if k != "cosine_matrix"})
@@ -94,9 +101,10 @@ def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_t
     # how far the two retain changes could move on other held-out images of the same kind
     out["change_ci"] = {
         "retain_id_top1": bootstrap_change(hits["before"]["identities"], hits["after"]["identities"], es.id_labels,
-                                           macro=True, exclude=target, seed=seed),
+                                           macro=True, exclude=target if target_task == "identities" else None,
+                                           seed=seed),
         "objects_top1": bootstrap_change(hits["before"]["objects"], hits["after"]["objects"], es.obj_labels,
-                                         macro=False, seed=seed),
+                                         macro=False, exclude=target if target_task == "objects" else None, seed=seed),
     }
     log.info("95%% intervals of the changes: %s",
              {k: [round(100 * x, 2) for x in v["ci"]] for k, v in out["change_ci"].items()})

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from slug.clip.evaluation.sets import EvalSet
-from slug.clip.zeroshot import IDENTITY_TEMPLATES, encode_images
+from slug.clip.zeroshot import IDENTITY_TEMPLATES, OBJECT_TEMPLATES, encode_images
 
 
 def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor, macro: bool,
@@ -87,15 +87,18 @@ def mia_score(member: np.ndarray, nonmember: np.ndarray, seeds: int = 10, splits
 
 
 @torch.no_grad()
-def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, names: Sequence[str]) -> np.ndarray:
-    """[image identity x name] mean cosine similarity between each identity's images and "{name}."."""
+def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, names: Sequence[str],
+                  kind: str = "person") -> np.ndarray:
+    """[image class x name] mean cosine similarity between each class's images and its prompts
+    ("{name}." for people; the object templates' mean for objects)."""
     from slug.clip.evaluation.tasks import Task, classifiers
 
-    idx = [es.target_index(n) for n in names]
-    names_task = Task("names", "names", list(names), IDENTITY_TEMPLATES)
+    idx = [es.target(n, kind)[1] for n in names]
+    images, labels = (es.id_images, es.id_labels) if kind == "person" else (es.obj_images, es.obj_labels)
+    names_task = Task("names", "names", list(names), IDENTITY_TEMPLATES if kind == "person" else OBJECT_TEMPLATES)
     txt = F.normalize(classifiers(model, tokenizer, [names_task])["names"], dim=-1)
     rows = []
     for i in idx:
-        feats = encode_images(model, es.id_images[es.id_labels == i])
+        feats = encode_images(model, images[labels == i])
         rows.append((feats @ txt.T).mean(0).numpy())
     return np.stack(rows)

@@ -35,6 +35,22 @@ class EvalSet:
                              "and the report each use half of a person's images, so list at least 2 for them")
         return i
 
+    def target(self, name: str, kind: str = "person") -> tuple[str, int]:
+        """The concept's class as ``(task name, class index)``: a person among the identities, an object
+        among the object classes (by class name). Characters and styles have no held-out task in this
+        evaluation set yet: asking for one names what is missing."""
+        if kind == "person":
+            return "identities", self.target_index(name)
+        if kind == "object":
+            low = [n.lower() for n in self.obj_names]
+            if name.lower() not in low:
+                raise ValueError(f"object {name!r} is not a class of the ImageNet-format object set "
+                                 f"({len(self.obj_names)} classes, e.g. {self.obj_names[:3]}): use a class name "
+                                 "of LOC_synset_mapping.txt as the concept's display name")
+            return "objects", low.index(name.lower())
+        raise ValueError(f"concept {name!r} is a {kind}: this evaluation set has held-out tasks for people "
+                         f"(identities) and objects only, so a {kind} cannot be evaluated yet")
+
 
 def load_eval_set(celeba_dir: str, imagenet_dir: str, split: str, transform: Callable,
                   max_per_identity: int | None = None, max_per_class: int | None = None,
