@@ -10,6 +10,7 @@ Usage: python benchmarks/gpu_parity.py [--device cuda]
 """
 from __future__ import annotations
 
+from slug.world import world_eval_dirs
 import argparse
 import sys
 import tempfile
@@ -31,7 +32,7 @@ def run(world: Path, device: str, state: dict | None):
     if state is not None:
         bundle.model.load_state_dict(state)
     model = bundle.model.to(device).eval()
-    es = load_eval_set(str(world / "celeba"), str(world / "imagenet"), "all", bundle.preprocess_val)
+    es = load_eval_set(world_eval_dirs(world), "all", bundle.preprocess_val)
     target = es.target_index("Elon Musk")
     images = es.id_images[es.id_labels == target]
     names = candidate_names(model)
@@ -66,7 +67,7 @@ def main() -> int:
         _, gf_g, gr_g, base_g, trials_g, best_g = run(world, args.device, state)
         # the uint8 image store normalises by table lookup: the same floats on the GPU as on the CPU
         bundle = load_clip("SLUG-Tiny-ViT")
-        es = load_eval_set(str(world / "celeba"), str(world / "imagenet"), "all", bundle.preprocess_val)
+        es = load_eval_set(world_eval_dirs(world), "all", bundle.preprocess_val)
         images_same = torch.equal(es.id_images.to(args.device).cpu(), es.id_images.to("cpu"))
     print(f"evaluation images normalised on {args.device}: {'bit-identical' if images_same else 'DIFFERENT'} to the CPU's")
     ok = images_same

@@ -40,8 +40,7 @@ rule baseline:
         retain_pairs=config["baselines"]["retain_pairs"],
         criterion=config["search"]["criterion"],
         caps=eval_caps("search"),
-        celeba_dir=CELEBA,
-        imagenet_dir=IMAGENET,
+        dirs=EVAL_DIRS,
         seed=config["seed"],
         device=config["device"],
     script:

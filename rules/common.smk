@@ -88,10 +88,22 @@ def model_params():
     return {"arch": config["model"]["arch"], "pretrained": files[0], **tag}
 
 
+#: The held-out sets' folders, as slug.clip.evaluation.load_eval_set takes them (characters and canvas: None when
+#: the config has no such task).
+EVAL_DIRS = {
+    "celeba": CELEBA,
+    "imagenet": IMAGENET,
+    "characters": config["data"].get("characters_dir"),
+    "canvas": config["data"].get("canvas_dir"),
+}
+
+
 def eval_data():
+    extra = {k: EVAL_DIRS[k] for k in ("characters", "canvas") if EVAL_DIRS[k]}
     return {
         "celeba": f"{CELEBA}/list_identity_celeba.txt",
         "imagenet": f"{IMAGENET}/LOC_synset_mapping.txt",
+        **extra,
     }
 
 

@@ -15,6 +15,8 @@ if "world" in config:
             imagenet_map=f"{IMAGENET}/LOC_synset_mapping.txt",
             imagenet_val=directory(f"{IMAGENET}/val"),
             nonmember=config["data"]["nonmember_shards"],
+            # the character folders and the UnlearnCanvas-layout styles, where the config evaluates them
+            **{k: directory(v) for k, v in EVAL_DIRS.items() if k in ("characters", "canvas") and v},
         log:
             "results/logs/world.log",
         benchmark:
@@ -54,6 +56,7 @@ else:
     # all three outputs would delete the files a person had already put in place when one is missing.
     for i, external_file in enumerate(
         [f"{CELEBA}/list_identity_celeba.txt", f"{IMAGENET}/LOC_synset_mapping.txt", *config["data"]["nonmember_shards"]]
+        + [directory(EVAL_DIRS[k]) for k in ("characters", "canvas") if EVAL_DIRS[k]]
     ):
 
         rule:
@@ -77,7 +80,9 @@ else:
                     f"CelebA: put img_align_celeba/, list_identity_celeba.txt ('image_id identity_name' lines after "
                     f"two header lines) and frequent_celebs.txt under {CELEBA}/.\nImageNet: put val/<wnid>/*.JPEG "
                     f"and LOC_synset_mapping.txt under {IMAGENET}/.\nCC3M: download one shard with img2dataset "
-                    "(output_format webdataset) to the nonmember_shards path."
+                    "(output_format webdataset) to the nonmember_shards path.\nCharacters: a folder of images per "
+                    f"character (Mickey_Mouse/0001.jpg) under {EVAL_DIRS['characters']}.\nUnlearnCanvas: the "
+                    f"dataset's <Style>/<Object>/<n>.jpg folders and Seed_Images/ under {EVAL_DIRS['canvas']}."
                 ),
             script:
                 f"{SCRIPTS}/external_dataset.py"

@@ -22,15 +22,21 @@ SD_PARAMS = {
     "device": config["device"],
 }
 SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
-# The report's Stable Diffusion section inputs (none unless diffusion.enabled), used by rules/report.smk.
-SD_REPORT_INPUTS = (
-    {
-        "sd_metrics": "results/{concept}/sd/sd_metrics.json",
-        **{f"sd_{g}": f"results/{{concept}}/sd/{g}.png" for g in SD_GRIDS},
+# Stable Diffusion unlearns people so far: a concept of another kind gets no SD section (issue 18).
+SD_KINDS = ("person",)
+
+
+def sd_report_inputs(wildcards):
+    """The report's Stable Diffusion section inputs (none unless diffusion.enabled and the concept's kind
+    is one SD unlearns), used by rules/report.smk."""
+    from slug.concepts import concept_kind
+
+    if not SD["enabled"] or concept_kind(wildcards.concept, config["concepts"]) not in SD_KINDS:
+        return {}
+    return {
+        "sd_metrics": f"results/{wildcards.concept}/sd/sd_metrics.json",
+        **{f"sd_{g}": f"results/{wildcards.concept}/sd/{g}.png" for g in SD_GRIDS},
     }
-    if SD["enabled"]
-    else {}
-)
 
 
 if SD_DEMO:
@@ -61,7 +67,7 @@ if SD_DEMO:
             # UNet must be able to draw each); a list is the whole cast, so adding a concept to the config
             # retrains nothing (sd_search checks that the concept is one of the cast)
             concept_names=(
-                [display_name(c, config["concepts"]) for c in CONCEPTS if concept_kind(c, config["concepts"]) == "person"]
+                [display_name(c, config["concepts"]) for c in CONCEPTS if concept_kind(c, config["concepts"]) in SD_KINDS]
                 if isinstance(SD["identities"], int)
                 else []
             ),

@@ -32,8 +32,7 @@ rule evaluate:
         concept=concept_info,
         model=model_params(),
         evaluation=config["evaluation"],
-        celeba_dir=CELEBA,
-        imagenet_dir=IMAGENET,
+        dirs=EVAL_DIRS,
         seed=config["seed"],
         device=config["device"],
     script:

@@ -2,7 +2,7 @@
 # single-layer update, found on the original model, applied together; then every concept of the set
 # and the retain metrics are evaluated.
 
-from slug.concepts import display_name  # noqa: E402
+from slug.concepts import concept_kind, display_name  # noqa: E402
 
 JOINT = config["joint"]
 
@@ -43,12 +43,12 @@ rule joint_unlearn_and_evaluate:
     params:
         concepts=lambda wc: JOINT[wc.joint_set],
         names=lambda wc: {c: display_name(c, config["concepts"]) for c in JOINT[wc.joint_set]},
+        kinds=lambda wc: {c: concept_kind(c, config["concepts"]) for c in JOINT[wc.joint_set]},
         model=model_params(),
         criterion=config["search"]["criterion"],
         search_caps=eval_caps("search"),
         eval_caps=eval_caps("evaluation"),
-        celeba_dir=CELEBA,
-        imagenet_dir=IMAGENET,
+        dirs=EVAL_DIRS,
         seed=config["seed"],
         device=config["device"],
     script:

@@ -79,8 +79,7 @@ rule zeroshot:
     params:
         model=model_params(),
         caps=eval_caps("evaluation"),
-        celeba_dir=CELEBA,
-        imagenet_dir=IMAGENET,
+        dirs=EVAL_DIRS,
         device=config["device"],
         seed=config["seed"],
     script:

@@ -5,7 +5,7 @@ STAGES = list(CONCEPT_STAGES)  # slug.config: the rules of one concept's chain
 
 rule report:
     input:
-        **SD_REPORT_INPUTS,  # rules/diffusion.smk: none unless diffusion.enabled
+        unpack(sd_report_inputs),  # rules/diffusion.smk: none unless diffusion.enabled (and SD unlearns the kind)
         metrics=rules.evaluate.output.metrics,
         selection=rules.search_step.output.selection,
         trials=rules.search_step.output.trials,

@@ -25,8 +25,7 @@ rule search_step:
         concept=concept_info,
         model=model_params(),
         search=config["search"],
-        celeba_dir=CELEBA,
-        imagenet_dir=IMAGENET,
+        dirs=EVAL_DIRS,
         seed=config["seed"],
         device=config["device"],
     script:

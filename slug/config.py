@@ -233,6 +233,15 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
                 raise ConfigError(f"config key 'data.{key}': the demo world writes {expected!r} (the layout beside "
                                   "data.laion_parquet); set it to that, or move the world by changing "
                                   "laion_parquet's folder")
+        for key, sub, count in (("characters_dir", "characters", "n_characters"), ("canvas_dir", "canvas", "n_styles")):
+            if data.get(key) is None:
+                continue
+            if os.path.normpath(data[key]) != os.path.join(root, sub):
+                raise ConfigError(f"config key 'data.{key}': the demo world writes {os.path.join(root, sub)!r}; "
+                                  "set it to that, or to null for no such evaluation task")
+            if not cfg["world"].get(count):
+                raise ConfigError(f"config key 'data.{key}' is set but world.{count} is 0: the world would write no "
+                                  f"such images; set world.{count} >= 1 or data.{key}: null")
     return _sorted(cfg)
 
 

@@ -8,7 +8,7 @@ p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 model, trace, run = run_method(snakemake.wildcards.method, p.model, pick_device(p.device), snakemake.input.forget_tar,
                                as_list(snakemake.input.shards), snakemake.wildcards.concept, p.concept["name"],
-                               p.hparams, p.retain_pairs, p.criterion, p.caps, p.celeba_dir, p.imagenet_dir, p.seed,
+                               p.hparams, p.retain_pairs, p.criterion, p.caps, p.dirs, p.seed,
                                log, p.concept["kind"])
 write_tsv(snakemake.output.trace, trace)
 save_state_dict(model, snakemake.output.checkpoint)

@@ -11,7 +11,7 @@ out = snakemake.output
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 res = unlearn_jointly(p.model, pick_device(p.device), snakemake.wildcards.joint_set, p.concepts, p.names,
                       snakemake.input.deltas, snakemake.input.selections, p.criterion, p.search_caps, p.eval_caps,
-                      p.celeba_dir, p.imagenet_dir, log)
+                      p.dirs, log, p.kinds)
 save_state_dict(res.model, out.checkpoint)
 atomic_torch_save(res.delta, out.delta)
 cosine_plot(res.cosine["before"], res.cosine["joint"], res.metrics["cosine_names"], out.cosine)

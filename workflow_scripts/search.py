@@ -8,6 +8,6 @@ p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 inputs = present(snakemake.input, ("forget", "layers", "checkpoint"))
 trials, selection = search_step(p.model, pick_device(p.device), inputs, snakemake.wildcards.concept, p.concept["name"],
-                                p.search, p.celeba_dir, p.imagenet_dir, p.seed, log, p.concept["kind"])
+                                p.search, p.dirs, p.seed, log, p.concept["kind"])
 write_tsv(snakemake.output.trials, trials)
 write_json(snakemake.output.selection, selection)

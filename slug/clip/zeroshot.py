@@ -14,6 +14,10 @@ OBJECT_TEMPLATES: tuple[str, ...] = (
 )
 #: The reference's single identity template (CelebA names with spaces).
 IDENTITY_TEMPLATES: tuple[str, ...] = ("{}.",)
+#: Characters are named like people ("{}."), and as cartoons.
+CHARACTER_TEMPLATES: tuple[str, ...] = ("{}.", "a cartoon of {}.")
+#: Styles in the phrases captions use for them.
+STYLE_TEMPLATES: tuple[str, ...] = ("a painting in {} style.", "an image in the style of {}.", "{} art.")
 
 
 def _encode(model: torch.nn.Module, encode: Callable, x, batch_size: int) -> torch.Tensor:

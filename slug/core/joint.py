@@ -38,12 +38,23 @@ def shared_layers(layers: dict[str, str]) -> dict[str, list[str]]:
     return {k: v for k, v in by_layer.items() if len(v) > 1}
 
 
-def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict[str, int]) -> dict:
-    """Forget @1/@5 per concept, retain identities outside the set, objects (fractions): the task metrics
-    of :mod:`slug.clip.evaluation.tasks` with every concept of the set a target."""
+def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict[str, tuple[str, int]]) -> dict:
+    """Forget @1/@5 per concept, every task's retain accuracy outside the set (fractions): the task metrics
+    of :mod:`slug.clip.evaluation.tasks` with every concept of the set a target (``(task, class)`` each, so a
+    set may mix kinds)."""
     from slug.clip.evaluation.tasks import eval_tasks, evaluate_model
 
-    return evaluate_model(model, tokenizer, eval_tasks(es), {c: ("identities", t) for c, t in targets.items()})
+    return evaluate_model(model, tokenizer, eval_tasks(es), targets)
+
+
+#: How the joint page names each task's retain accuracy.
+RETAIN_LABELS = {"retain_id_top1": "retain identities @1", "objects_top1": "objects @1",
+                 "characters_top1": "characters @1", "styles_top1": "styles @1"}
+
+
+def retain_keys(metrics: dict) -> list[str]:
+    """The retain top-1 keys of a metrics dict, in the tasks' order."""
+    return [k for k in metrics if k.endswith("_top1") and not k.startswith("forget")]
 
 
 def meets(metrics: dict, concept: str, metric: str, max_value: float) -> bool:
@@ -104,14 +115,14 @@ def rescale_jointly(evaluate: Callable[[dict[str, float]], dict], concepts: Sequ
 
 def accuracy_table(results: dict[str, dict], concepts: Sequence[str], metric: str) -> pd.DataFrame:
     """One row per evaluated model ('before', 'only <c>', 'sum of updates', ...): forget accuracy per
-    concept (top-5 under a top-5 criterion, else top-1), retain identities and objects @1 (fractions)."""
+    concept (top-5 under a top-5 criterion, else top-1), every task's retain @1 (fractions)."""
     key = "top5" if metric == "forget_top5" else "top1"
     rows = []
     for when, m in results.items():
         row = {"model": when}
         for c in concepts:
             row[f"forget_{key} {c}"] = m["forget"][c][key]
-        row.update({"retain identities @1": m["retain_id_top1"], "objects @1": m["objects_top1"]})
+        row.update({RETAIN_LABELS.get(k, k): m[k] for k in retain_keys(m)})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -129,7 +140,7 @@ def interference_summary(concepts: Sequence[str], metric: str, max_value: float,
     met_alone = {c: meets(alone_search[c], c, metric, max_value) for c in concepts}
     met_sum = {c: meets(search_sum, c, metric, max_value) for c in concepts}
     joint, before = results["joint (re-searched)"], results["before"]
-    retain = ("retain_id_top1", "objects_top1")
+    retain = retain_keys(before)
     return {
         "shared_layers": overlap, "scales": scales, "rescale_evaluations": n_rescale,
         "criterion_met_alone": met_alone, "criterion_met_by_sum": met_sum,
@@ -166,9 +177,9 @@ def joint_page(set_name: str, concepts: Sequence[str], names: dict[str, str], la
     if not all(met.values()):
         notes.append("<span class='bad'>Not met jointly even after the re-search: "
                      + html.escape(", ".join(c for c in concepts if not met[c])) + "</span>")
-    notes.append(f"Retain identities (outside the set) @1 fell by {pct(drop['retain_id_top1'])} jointly, against "
-                 f"{pct(drop_alone['retain_id_top1'])} summed over the single-concept updates; objects @1 by "
-                 f"{pct(drop['objects_top1'])} jointly, {pct(drop_alone['objects_top1'])} summed.")
+    notes.append("Retain accuracy (outside the set) fell, jointly against summed over the single-concept updates: "
+                 + "; ".join(f"{RETAIN_LABELS.get(k, k)} by {pct(drop[k])} against {pct(drop_alone[k])}" for k in drop)
+                 + ".")
     shown = table.set_index("model").mul(100).round(1).reset_index()
     per_concept = pd.DataFrame([{"concept": c, "layer": layers[c], "met alone": inter["criterion_met_alone"][c],
                                  "met by the sum": inter["criterion_met_by_sum"][c], "scale": scales[c],
@@ -181,7 +192,7 @@ def joint_page(set_name: str, concepts: Sequence[str], names: dict[str, str], la
             "with every s<sub>k</sub> = 1 unless the other updates pulled concept k back above the criterion (then "
             "s<sub>k</sub> is re-searched, doubling then bisecting, on the search split). "
             f"Criterion <code>{html.escape(criterion)}</code> (judged on the search split). "
-            "Held-out test split; retain identities exclude every concept of the set.</p>",
+            "Held-out test split; every retain accuracy excludes the concepts of the set.</p>",
             format_table(per_concept),
             "<h2>Accuracy (%)</h2>", format_table(shown),
             "<h2>Interference</h2>", "".join(f"<p>{n}</p>" for n in notes),

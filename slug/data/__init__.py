@@ -287,3 +287,6 @@ def write_wds_shard(path: str | Path, samples: Iterable[tuple]) -> int:
     """Write ``(key, PIL image | jpeg bytes, caption, meta)`` samples as a LAION-style webdataset shard."""
     return write_tar(path, ({"__key__": key, "jpg": img if isinstance(img, (bytes, bytearray)) else jpeg_bytes(img),
                              "txt": caption, "json": meta} for key, img, caption, meta in samples))
+
+
+from slug.data.folders import SEED_IMAGES, read_canvas, read_character_folders  # noqa: E402  (uses IMAGE_EXTS)

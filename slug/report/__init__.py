@@ -21,6 +21,10 @@ METRIC_LABELS = {
     "retain_id_top5": "Retain identities @5",
     "objects_top1": "Objects @1 (ImageNet-format set)",
     "objects_top5": "Objects @5",
+    "characters_top1": "Characters @1 (among every character and person name)",
+    "characters_top5": "Characters @5",
+    "styles_top1": "Styles @1 (UnlearnCanvas-layout set)",
+    "styles_top5": "Styles @5",
     "mia_mean": "Membership inference (%; 50 = no signal)",
 }
 
@@ -96,7 +100,8 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
     times = pd.concat([times, shared])
     return env.from_string((TEMPLATES / "report.html.j2").read_text()).render(
         css=CSS, concept=concept, name=name, model=config["model"]["name"], sel=selection, m=metrics,
-        labels=METRIC_LABELS, cosine=images["cosine"], pareto_vision=images["pareto_vision"],
+        labels={k: v for k, v in METRIC_LABELS.items() if k in metrics["before"]}, cosine=images["cosine"],
+        pareto_vision=images["pareto_vision"],
         pareto_text=images["pareto_text"], front=layers[layers.on_front].to_dict("records"), n_layers=len(layers),
         trace=trace, trials_html=tshow.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
         fs=forget_stats, times_html=times.to_html(index=False, float_format=lambda x: f"{x:.1f}", border=0, na_rep="–"),

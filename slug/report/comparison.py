@@ -22,9 +22,12 @@ from slug.config import CONCEPT_STAGES
 from slug.io import atomic_write_text, read_json, write_tsv
 from slug.report import CSS
 
-METRICS = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean", "mia_std")
-PCT = ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "retain_id_drop", "objects_drop",
-       *(f"{k}_{e}" for k in METRICS[:4] for e in ("before", "after", "change_lo", "change_hi")))
+#: Each task's retain top-1 and the name of its drop column (characters and styles where the config evaluates them).
+DROPS = {"retain_id_top1": "retain_id_drop", "objects_top1": "objects_drop", "characters_top1": "characters_drop",
+         "styles_top1": "styles_drop"}
+METRICS = ("forget_top1", "forget_top5", *DROPS, "mia_mean", "mia_std")
+PCT = ("forget_top1", "forget_top5", *DROPS, *DROPS.values(),
+       *(f"{k}_{e}" for k in METRICS[:6] for e in ("before", "after", "change_lo", "change_hi")))
 
 
 def benchmark_seconds(path: str | Path) -> float | None:
@@ -37,9 +40,8 @@ def benchmark_seconds(path: str | Path) -> float | None:
 
 def _after(metrics: dict) -> dict:
     a, b = metrics["after"], metrics["before"]
-    row = {k: a.get(k) for k in METRICS}
-    row["retain_id_drop"] = b["retain_id_top1"] - a["retain_id_top1"]
-    row["objects_drop"] = b["objects_top1"] - a["objects_top1"]
+    row = {k: a[k] for k in METRICS if k in a}
+    row.update({drop: b[k] - a[k] for k, drop in DROPS.items() if k in a})
     return row
 
 
@@ -54,9 +56,11 @@ def method_rows(concept: str, slug_metrics: dict, slug_selection: dict, slug_sec
     """
     before = slug_metrics["before"]
     rows: list[dict[str, Any]] = [{
-        "concept": concept, "method": "original", "criterion_met": False, **{k: before.get(k) for k in METRICS},
-        "retain_id_drop": 0.0, "objects_drop": 0.0, "seconds": 0.0, "unlearn_seconds": 0.0, "shared_seconds": 0.0,
-        "grad_steps": 0, "shared_grad_steps": 0, "evaluations": 0, "detail": "the model before unlearning"}]
+        "concept": concept, "method": "original", "criterion_met": False,
+        **{k: before[k] for k in METRICS if k in before},
+        **{drop: 0.0 for k, drop in DROPS.items() if k in before},
+        "seconds": 0.0, "unlearn_seconds": 0.0, "shared_seconds": 0.0, "grad_steps": 0, "shared_grad_steps": 0,
+        "evaluations": 0, "detail": "the model before unlearning"}]
     rows.append({
         "concept": concept, "method": "slug", "criterion_met": bool(slug_selection["criterion_met"]),
         **_after(slug_metrics), "seconds": slug_seconds, "unlearn_seconds": slug_seconds,
@@ -78,8 +82,8 @@ def average_methods(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
     df = pd.concat(tables, ignore_index=True)
     order = list(dict.fromkeys(df.method))
     g = df.groupby("method", sort=False)
-    out = g[[c for c in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "retain_id_drop",
-                         "objects_drop", "mia_mean", "seconds", "unlearn_seconds", "grad_steps")]].mean()
+    out = g[[c for c in ("forget_top1", "forget_top5", *DROPS, *DROPS.values(), "mia_mean", "seconds",
+                         "unlearn_seconds", "grad_steps") if c in df]].mean()
     out["mia_std_across_concepts"] = g["mia_mean"].std(ddof=0)
     out["concepts"] = g.size()
     out["criterion_met"] = g["criterion_met"].sum().astype(int)
@@ -112,10 +116,12 @@ def summary_rows(concepts: Sequence[str], root: str | Path = "results",
         sel, met = read_json(sel_p), read_json(met_p)
         secs = [benchmark_seconds(root / "benchmarks" / c / f"{s}.tsv") for s in stage_benchmarks]
         row = {"concept": c, "status": "ok" if sel["criterion_met"] else "criterion not met",
-               "name": sel["display_name"], "kind": met.get("kind", "person"), "layer": sel["layer"], "tower": sel["tower"], "rho": sel["rho"],
-               "lambda": sel["lambda"]}
-        for k in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "mia_mean"):
-            row[f"{k}_before"], row[f"{k}_after"] = met["before"][k], met["after"][k]
+               "name": sel["display_name"], "kind": met.get("kind", "person"), "layer": sel["layer"],
+               "tower": sel["tower"], "rho": sel["rho"], "lambda": sel["lambda"]}
+        for k in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "characters_top1", "styles_top1",
+                  "mia_mean"):
+            if k in met["before"]:  # characters and styles where the config evaluates them
+                row[f"{k}_before"], row[f"{k}_after"] = met["before"][k], met["after"][k]
         for k, ci in met.get("change_ci", {}).items():  # the retain changes' 95% bootstrap intervals
             row[f"{k}_change_lo"], row[f"{k}_change_hi"] = ci["ci"]
         row["seconds"] = sum(s for s in secs if s is not None)

@@ -65,7 +65,8 @@ def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], pat
 
 def search_trace_plot(trials: pd.DataFrame, chosen_layer: str, criterion_metric: str, path: str | Path) -> None:
     """Metrics against rho for every searched layer (the chosen layer emphasised)."""
-    metrics = [criterion_metric, "retain_id_top1", "objects_top1"]
+    metrics = [criterion_metric, *(k for k in ("retain_id_top1", "objects_top1", "characters_top1", "styles_top1")
+                                   if k in trials)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), sharex=True)
     for ax, metric in zip(axes, metrics):
         for layer, g in trials.groupby("layer"):

@@ -24,7 +24,7 @@ _log = logging.getLogger("slug")
 
 def run_method(method: str, model: dict, device: torch.device, forget_tar: str, shards: list[str], concept: str,
                display_name: str, hparams: dict, retain_pairs: int | None, criterion: dict, caps: dict,
-               celeba_dir: str, imagenet_dir: str, seed: int,
+               dirs: dict, seed: int,
                log: logging.Logger = _log, kind: str = "person") -> tuple[torch.nn.Module, pd.DataFrame, dict]:
     """Run one comparison method (FT, GA, GAFT, SalUn, SSD) on one concept (rule ``baseline``): the
     unlearned model, the per-epoch trace and ``run.json``. Training stops at the first epoch that meets the
@@ -38,7 +38,7 @@ def run_method(method: str, model: dict, device: torch.device, forget_tar: str, 
     retain = (load_pairs(shards, bundle.preprocess_train, tok, limit=retain_pairs)[:2]
               if baseline_method(method).needs_retain else (forget[0][:0], forget[1][:0]))
     log.info("%d forget pairs, %d retain pairs", len(forget[0]), len(retain[0]))
-    es = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **caps, keep=[display_name])
+    es = load_eval_set(dirs, "search", bundle.preprocess_val, **caps, keep=[display_name])
     target_task, target = es.target(display_name, kind)
     crit = Criterion(criterion["metric"], criterion["max"])
     records = run_baseline(method, bundle.model, forget, retain, cfg,

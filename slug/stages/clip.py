@@ -10,8 +10,9 @@ import torch
 
 from slug.config import image_caps
 from slug.data import load_pairs
-from slug.clip.evaluation import (CachedEvaluator, bootstrap_change, cosine_matrix, load_eval_set, matched_cosine,
-                             mia_score)
+from slug.clip.evaluation import (CachedEvaluator, bootstrap_change, cosine_matrix, eval_tasks, load_eval_set,
+                                  matched_cosine, mia_score)
+from slug.clip.evaluation.tasks import task
 from slug.io import load_tensor_dict, sha256
 from slug.clip.models import load_model
 from slug.core.ranking import candidates
@@ -22,8 +23,7 @@ _log = logging.getLogger("slug")
 
 
 def search_step(model: dict, device: torch.device, inputs: dict[str, str], concept: str, display_name: str, s: dict,
-                celeba_dir: str, imagenet_dir: str, seed: int, log: logging.Logger = _log,
-                kind: str = "person") -> tuple[pd.DataFrame, dict]:
+                dirs: dict, seed: int, log: logging.Logger = _log, kind: str = "person") -> tuple[pd.DataFrame, dict]:
     """The step search on the search split (rule ``search_step``): ``search.tsv``'s table and ``selection.json``.
 
     ``inputs``: ``forget`` (the forget gradient), ``layers`` (the ranking), ``checkpoint`` when the model is
@@ -35,7 +35,7 @@ def search_step(model: dict, device: torch.device, inputs: dict[str, str], conce
     g_f = load_tensor_dict(inputs["forget"], check_finite=True)
     layers = candidates(pd.read_csv(inputs["layers"], sep="\t"), s["towers"], s["max_layers_per_tower"])
     log.info("searching %d front layers: %s", len(layers), layers)
-    es = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **image_caps(s), keep=[display_name])
+    es = load_eval_set(dirs, "search", bundle.preprocess_val, **image_caps(s), keep=[display_name])
     target_task, target = es.target(display_name, kind)
     evaluator = CachedEvaluator(bundle.model, bundle.tokenizer, es, target, target_task=target_task)
     baseline = evaluator.baseline()
@@ -60,30 +60,33 @@ def search_step(model: dict, device: torch.device, inputs: dict[str, str], conce
 
 
 def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_tar: str, nonmember: list[str],
-                     concept: str, display_name: str, ev: dict, celeba_dir: str, imagenet_dir: str, seed: int,
+                     concept: str, display_name: str, ev: dict, dirs: dict, seed: int,
                      log: logging.Logger = _log, kind: str = "person") -> tuple[dict, dict]:
     """Before/after metrics on the held-out test split (rule ``evaluate``): ``metrics.json`` and the two
     cosine matrices ``{"before": [N, N], "after": [N, N]}`` with their names (``metrics["cosine_names"]``).
 
     Every task's accuracies, MIA (forget pairs against ``nonmember`` shards), the cosine matrix of the
-    concept and up to four look-alikes, and a paired bootstrap interval of each retain change.
+    concept and up to four look-alikes of its kind, and a paired bootstrap interval of each retain change.
+    ``dirs``: the held-out sets' folders (:func:`~slug.clip.evaluation.load_eval_set`).
     """
     models = {"before": load_model(model, device), "after": load_model(model, device, pretrained=unlearned)}
     tf, tok = models["before"].preprocess_val, models["before"].tokenizer
     name = display_name
-    es = load_eval_set(celeba_dir, imagenet_dir, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])
+    es = load_eval_set(dirs, "test", tf, **image_caps(ev), keep=[name, *ev["cosine_names"]])
     target_task, target = es.target(name, kind)
     members = load_pairs([forget_tar], tf, tok)
     nonmembers = load_pairs(nonmember, tf, tok)
+    tasks = eval_tasks(es)
     if kind == "person":
         names = [name] + [n for n in ev["cosine_names"] if n != name and es.has_images(n)][:4]
-    else:  # the object and the next four classes of its task
-        names = [es.obj_names[target]] + [n for n in es.obj_names if n != es.obj_names[target]][:4]
-    labels = es.id_labels if target_task == "identities" else es.obj_labels
+    else:  # the concept and the next four classes of its kind
+        classes = es.classes(kind)
+        names = [classes[target]] + [n for n in classes if n != classes[target]][:4]
     out = {"concept": concept, "display_name": name, "kind": kind, "target_task": target_task,
            "split": "test (held out from the search)",
-           "n_target_images": int((labels == target).sum()), "n_identities": len(es.id_names),
+           "n_target_images": int((task(tasks, target_task).labels == target).sum()), "n_identities": len(es.id_names),
            "n_identity_images": len(es.id_labels), "n_object_images": len(es.obj_labels),
+           "n_images": {t.name: len(t.labels) for t in tasks},
            "n_forget_pairs": len(members[0]), "n_nonmember_pairs": len(nonmembers[0]), "cosine_names": names}
     mats, hits = {}, {}
     for when, b in models.items():
@@ -98,14 +101,11 @@ def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_t
         out[when] = m
         log.info("%s: %s", when, {k: v for k, v in m.items() if k != "cosine_matrix"})
     out["change"] = {k: out["after"][k] - out["before"][k] for k in out["before"] if k != "cosine_matrix"}
-    # how far the two retain changes could move on other held-out images of the same kind
+    # how far each task's retain change could move on other held-out images of the same kind
     out["change_ci"] = {
-        "retain_id_top1": bootstrap_change(hits["before"]["identities"], hits["after"]["identities"], es.id_labels,
-                                           macro=True, exclude=target if target_task == "identities" else None,
-                                           seed=seed),
-        "objects_top1": bootstrap_change(hits["before"]["objects"], hits["after"]["objects"], es.obj_labels,
-                                         macro=False, exclude=target if target_task == "objects" else None, seed=seed),
-    }
+        t.keys[0]: bootstrap_change(hits["before"][t.name], hits["after"][t.name], t.labels, macro=t.per_class,
+                                    exclude=target if t.name == target_task else None, seed=seed)
+        for t in tasks}
     log.info("95%% intervals of the changes: %s",
              {k: [round(100 * x, 2) for x in v["ci"]] for k, v in out["change_ci"].items()})
     return out, mats

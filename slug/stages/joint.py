@@ -36,8 +36,11 @@ class JointResult:
 
 def unlearn_jointly(model: dict, device: torch.device, set_name: str, concepts: Sequence[str], names: dict[str, str],
                     delta_paths: Sequence[str], selection_paths: Sequence[str], criterion: dict, search_caps: dict,
-                    eval_caps: dict, celeba_dir: str, imagenet_dir: str, log: logging.Logger = _log) -> JointResult:
-    """The joint update of ``concepts`` from their single-concept ``delta.pt`` and ``selection.json``."""
+                    eval_caps: dict, dirs: dict, log: logging.Logger = _log,
+                    kinds: dict[str, str] | None = None) -> JointResult:
+    """The joint update of ``concepts`` from their single-concept ``delta.pt`` and ``selection.json``;
+    ``kinds``: each concept's kind (default person), so one set may mix kinds."""
+    kinds = {c: (kinds or {}).get(c, "person") for c in concepts}
     bundle = load_model(model, device)
     net, tok = bundle.model.eval(), bundle.tokenizer
     original = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -57,9 +60,9 @@ def unlearn_jointly(model: dict, device: torch.device, set_name: str, concepts: 
     # The sum of the single-concept updates, then a joint re-search on the search split: a concept that the
     # other updates pulled back above the criterion gets its own update scaled up until it is met again.
     concept_names = list(names.values())  # their images are never capped
-    es_search = load_eval_set(celeba_dir, imagenet_dir, "search", bundle.preprocess_val, **search_caps,
+    es_search = load_eval_set(dirs, "search", bundle.preprocess_val, **search_caps,
                               keep=concept_names)
-    t_search = {c: es_search.target_index(names[c]) for c in concepts}
+    t_search = {c: es_search.target(names[c], kinds[c]) for c in concepts}
     scales, rescale_trials = rescale_jointly(lambda sc: evaluate(es_search, t_search, scaled(sc)), concepts,
                                              crit.metric, crit.max_value, log=log.info)
     search_sum, search_joint = rescale_trials[0]["metrics"], rescale_trials[-1]["metrics"]
@@ -67,8 +70,8 @@ def unlearn_jointly(model: dict, device: torch.device, set_name: str, concepts: 
     alone_search = {c: evaluate(es_search, t_search, deltas[c]) for c in concepts}
     es_search = None  # one split in memory at a time
 
-    es = load_eval_set(celeba_dir, imagenet_dir, "test", bundle.preprocess_val, **eval_caps, keep=concept_names)
-    targets = {c: es.target_index(names[c]) for c in concepts}
+    es = load_eval_set(dirs, "test", bundle.preprocess_val, **eval_caps, keep=concept_names)
+    targets = {c: es.target(names[c], kinds[c]) for c in concepts}
     results = {"before": evaluate(es, targets, {})}
     for c in concepts:
         results[f"only {c}"] = evaluate(es, targets, deltas[c])
@@ -76,16 +79,17 @@ def unlearn_jointly(model: dict, device: torch.device, set_name: str, concepts: 
     results["joint (re-searched)"] = evaluate(es, targets, joint)
     shown = [names[c] for c in concepts]
     net.load_state_dict(original)
-    mats = {"before": cosine_matrix(net, tok, es, shown)}
+    shown_kinds = [kinds[c] for c in concepts]
+    mats = {"before": cosine_matrix(net, tok, es, shown, shown_kinds)}
     net.load_state_dict(apply_deltas(original, joint))
-    mats["joint"] = cosine_matrix(net, tok, es, shown)
+    mats["joint"] = cosine_matrix(net, tok, es, shown, shown_kinds)
 
     table = accuracy_table(results, concepts, crit.metric)
     interference = interference_summary(concepts, crit.metric, crit.max_value, overlap, scales, len(rescale_trials),
                                         alone_search, search_sum, search_joint, results)
     log.info("\n%s\n%s", table.to_string(), interference)
     metrics = {
-        "set": set_name, "concepts": list(concepts), "names": names, "layers": layers,
+        "set": set_name, "concepts": list(concepts), "names": names, "kinds": kinds, "layers": layers,
         "criterion": crit.describe(), "criterion_split": "search", "split": "test (held out)", "results": results,
         "search_split": {"sum of updates": search_sum, "joint (re-searched)": search_joint},
         "interference": interference, "cosine_names": shown, "cosine_before": mats["before"].round(5).tolist(),

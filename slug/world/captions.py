@@ -47,3 +47,40 @@ def object_caption(name: str, rng: np.random.Generator) -> str:
         obj=name, colour=rng.choice(_COLOURS), city=rng.choice(_CITIES), num=int(rng.integers(1, 999)))
 
 
+
+
+_CHARACTER_NAMED = [
+    "{name}", "{name} cartoon", "{name} wallpaper", "{name} plush toy", "cute {name} sticker", "{name} fan art",
+    "{name} costume", "{name} clipart png", "{name} coloring page", "{name} birthday party decorations",
+    "the new {name} cartoon", "{name} t-shirt design", "{name} | {outlet}", "vintage {name} poster {num}",
+]
+_CHARACTER_ANON = [
+    "cartoon character", "mascot costume", "animated character clipart", "cute cartoon {num}",
+    "kids show character", "a cartoon animal", "superhero toy", "comic character sticker",
+]
+#: How web alt text names a style: phrases the concept matcher knows ("in the style of X", "X style",
+#: "X painting", "X art", "by X") and some it does not.
+_STYLE_FORMS = [
+    "{base} in the style of {style}", "{base}, {style} style", "{style} style {base}", "{style} painting of {base}",
+    "{base} | {style} art", "{style} artwork: {base}", "{base} {style} styled", "{style}-style {base}",
+    "{base} ({style})",
+]
+_ARTIST_FORMS = ["{base} by {style}", "{base}, painted by {style}", "a {style} painting: {base}"]
+#: Styles named after a painter, which captions also credit with "by X".
+ARTISTS = {"Van Gogh"}
+_STYLE_ANON = ["{base}, digital art", "{base}, artistic filter", "{base}", "{base} painting"]
+
+
+def character_caption(name: str, rng: np.random.Generator, p_named: float) -> str:
+    fill = dict(name=name, outlet=rng.choice(_OUTLETS), num=int(rng.integers(1000, 9999)))
+    table = _CHARACTER_NAMED if rng.random() < p_named else _CHARACTER_ANON
+    return str(rng.choice(table)).format(**fill)
+
+
+def style_caption(base: str, style: str, rng: np.random.Generator, p_named: float) -> str:
+    """The caption of a styled image: its subject's caption ``base`` with the style named (or not)."""
+    if rng.random() < p_named:
+        table = _STYLE_FORMS + _ARTIST_FORMS if style in ARTISTS else _STYLE_FORMS
+    else:
+        table = _STYLE_ANON
+    return str(rng.choice(table)).format(base=base, style=style)

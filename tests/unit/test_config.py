@@ -77,10 +77,21 @@ def test_demo_world_paths_must_follow_the_layout_the_world_writes(demo):
     with pytest.raises(ConfigError, match=r"'data.celeba_dir': the demo world writes 'data/world/celeba'"):
         validate_config(bad)
     moved = copy.deepcopy(demo)
-    for key in ("laion_parquet", "celeba_dir", "imagenet_dir"):
+    for key in ("laion_parquet", "celeba_dir", "imagenet_dir", "characters_dir", "canvas_dir"):
         moved["data"][key] = moved["data"][key].replace("data/world", "data/w2")
     moved["data"]["nonmember_shards"] = ["data/w2/nonmember/00000.tar"]
     assert validate_config(moved)["data"]["celeba_dir"] == "data/w2/celeba"  # the whole world moved: fine
+    stray = copy.deepcopy(demo)
+    stray["data"]["canvas_dir"] = "data/elsewhere/canvas"
+    with pytest.raises(ConfigError, match=r"'data.canvas_dir': the demo world writes 'data/world/canvas'"):
+        validate_config(stray)
+    unwritten = copy.deepcopy(demo)
+    unwritten["world"]["n_characters"] = 0
+    unwritten["world"]["character_fraction"] = 0
+    with pytest.raises(ConfigError, match=r"'data.characters_dir' is set but world.n_characters is 0"):
+        validate_config(unwritten)
+    unwritten["data"]["characters_dir"] = None
+    assert validate_config(unwritten)["data"]["characters_dir"] is None  # no characters task: fine
 
 
 def test_a_world_path_written_with_a_leading_dot_slash_is_the_same_path(demo):
@@ -91,15 +102,15 @@ def test_a_world_path_written_with_a_leading_dot_slash_is_the_same_path(demo):
 
 def test_a_concept_sheet_adds_its_rows_and_every_error_names_the_file_and_the_fix(demo, tmp_path):
     sheet = tmp_path / "concepts.tsv"
-    sheet.write_text("id\tname\taliases\tkind\nmickey_mouse\tMickey Mouse\tMickey; the mouse\tcharacter\n"
+    sheet.write_text("id\tname\taliases\tkind\nsteamboat_willie\tSteamboat Willie\tWillie; the mouse\tcharacter\n"
                      "ada\tAda Lovelace\t\t\n")
     cfg = validate_config({**demo, "concept_sheet": str(sheet)})
-    assert cfg["concepts"]["mickey_mouse"] == {"name": "Mickey Mouse", "aliases": ["Mickey", "the mouse"],
+    assert cfg["concepts"]["steamboat_willie"] == {"name": "Steamboat Willie", "aliases": ["Willie", "the mouse"],
                                                "kind": "character"}
     assert cfg["concepts"]["ada"]["kind"] == "person"  # an empty kind is a person
     assert cfg["concepts"]["ada"]["aliases"] == [] and set(demo["concepts"]) < set(cfg["concepts"])
     only = {k: v for k, v in demo.items() if k != "concepts"}  # a sheet may replace the mapping
-    assert list(validate_config({**only, "concept_sheet": str(sheet)})["concepts"]) == ["ada", "mickey_mouse"]
+    assert list(validate_config({**only, "concept_sheet": str(sheet)})["concepts"]) == ["ada", "steamboat_willie"]
     cases = [
         ("id\tname\nElon Musk\tElon Musk\n", r"'concepts'.*Elon Musk"),  # the schema's id pattern
         ("id\tname\nx\tX\nx\tY\n", r"concepts.tsv, line 3: the id 'x' appears twice"),

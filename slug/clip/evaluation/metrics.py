@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from slug.clip.evaluation.sets import EvalSet
-from slug.clip.zeroshot import IDENTITY_TEMPLATES, OBJECT_TEMPLATES, encode_images
+from slug.clip.evaluation.sets import KIND_TASKS, EvalSet
+from slug.clip.zeroshot import encode_images
 
 
 def bootstrap_change(before: torch.Tensor, after: torch.Tensor, labels: torch.Tensor, macro: bool,
@@ -88,17 +88,22 @@ def mia_score(member: np.ndarray, nonmember: np.ndarray, seeds: int = 10, splits
 
 @torch.no_grad()
 def cosine_matrix(model: torch.nn.Module, tokenizer: Callable, es: EvalSet, names: Sequence[str],
-                  kind: str = "person") -> np.ndarray:
-    """[image class x name] mean cosine similarity between each class's images and its prompts
-    ("{name}." for people; the object templates' mean for objects)."""
-    from slug.clip.evaluation.tasks import Task, classifiers
+                  kind: str | Sequence[str] = "person") -> np.ndarray:
+    """[image class x name] mean cosine similarity between each class's images and each name's prompts.
 
-    idx = [es.target(n, kind)[1] for n in names]
-    images, labels = (es.id_images, es.id_labels) if kind == "person" else (es.obj_images, es.obj_labels)
-    names_task = Task("names", "names", list(names), IDENTITY_TEMPLATES if kind == "person" else OBJECT_TEMPLATES)
-    txt = F.normalize(classifiers(model, tokenizer, [names_task])["names"], dim=-1)
+    ``kind``: one kind for every name, or one per name (a joint set of mixed kinds): a name's images are
+    those of its class in its kind's task, its prompts that task's templates ("{name}." for people, the
+    object templates' mean for objects, ...)."""
+    from slug.clip.evaluation.tasks import Task, classifiers, eval_tasks, task
+
+    kinds = [kind] * len(names) if isinstance(kind, str) else list(kind)
+    tasks = eval_tasks(es)
+    own = [task(tasks, KIND_TASKS[k]) for k in kinds]
+    idx = [es.target(n, k)[1] for n, k in zip(names, kinds)]
+    prompts = [Task("name", "name", [n], t.templates) for n, t in zip(names, own)]
+    txt = F.normalize(torch.cat([classifiers(model, tokenizer, [p])["name"] for p in prompts]), dim=-1)
     rows = []
-    for i in idx:
-        feats = encode_images(model, images[labels == i])
+    for i, t in zip(idx, own):
+        feats = encode_images(model, t.images[t.labels == i])
         rows.append((feats @ txt.T).mean(0).numpy())
     return np.stack(rows)

@@ -21,14 +21,14 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from slug.clip.zeroshot import (IDENTITY_TEMPLATES, OBJECT_TEMPLATES, build_classifier, classifier_tokens, encode_images,
-                           topk_correct)
+from slug.clip.zeroshot import (CHARACTER_TEMPLATES, IDENTITY_TEMPLATES, OBJECT_TEMPLATES, STYLE_TEMPLATES,
+                                build_classifier, classifier_tokens, encode_images, topk_correct)
 
 
 @dataclass
 class Task:
-    name: str  # "identities", "objects"
-    metric: str  # the prefix of its retain accuracy: "retain_id", "objects"
+    name: str  # "identities", "objects", "characters", "styles"
+    metric: str  # the prefix of its retain accuracy: "retain_id", "objects", "characters", "styles"
     classnames: list[str]
     templates: tuple[str, ...]
     images: object = None  # ImageStore or float tensor; None for a task whose images are generated
@@ -44,11 +44,20 @@ class Task:
 
 
 def eval_tasks(es) -> list[Task]:
-    """The tasks of an :class:`~slug.clip.evaluation.EvalSet`: identities, then objects."""
-    return [
+    """The tasks of an :class:`~slug.clip.evaluation.EvalSet`: identities, objects, then (where the set has
+    them) characters, classified among every character *and* person name (a character must not be taken
+    for a person), and styles, among every style."""
+    tasks = [
         Task("identities", "retain_id", es.id_names, IDENTITY_TEMPLATES, es.id_images, es.id_labels, per_class=True),
         Task("objects", "objects", es.obj_names, OBJECT_TEMPLATES, es.obj_images, es.obj_labels, per_class=False),
     ]
+    if getattr(es, "char_names", None) is not None:
+        tasks.append(Task("characters", "characters", [*es.char_names, *es.id_names], CHARACTER_TEMPLATES,
+                          es.char_images, es.char_labels, per_class=True))
+    if getattr(es, "style_names", None) is not None:
+        tasks.append(Task("styles", "styles", list(es.style_names), STYLE_TEMPLATES, es.style_images, es.style_labels,
+                          per_class=True))
+    return tasks
 
 
 def generation_tasks(identities: Sequence[str], objects: Sequence[str]) -> list[Task]:

@@ -1,6 +1,7 @@
 """The comparison methods change a real (tiny) open_clip model the way their definitions say."""
 from __future__ import annotations
 
+from slug.world import world_eval_dirs
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,7 @@ def setting(tiny_clip, tiny_world):
     that are distinct, and a real evaluation to run."""
     b = tiny_clip
     imgs, toks, caps = load_pairs(sorted((tiny_world / "nonmember").glob("*.tar")), b.preprocess_val, b.tokenizer)
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "all", b.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "all", b.preprocess_val)
     half = len(imgs) // 2
     return b, (imgs[:half], toks[:half]), (imgs[half:], toks[half:]), es
 

@@ -1,5 +1,6 @@
 """The step-size search and the selection rule."""
 
+from slug.world import world_eval_dirs
 import pytest
 import torch
 
@@ -135,7 +136,7 @@ def test_forget_first_search_makes_the_same_choice_and_skips_the_retain_sets_of_
     from slug.core.search import search_layers
 
     model = tiny_clip.model.eval()
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val)
     target = es.target_index("Elon Musk")
     images = es.id_images[es.id_labels == target]
     layers = ["visual.proj", "text_projection", "visual.transformer.resblocks.0.mlp.c_fc.weight"]

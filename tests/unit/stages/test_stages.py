@@ -2,6 +2,7 @@
 what each rule decides and records, tested without Snakemake."""
 from __future__ import annotations
 
+from slug.world import world_eval_dirs
 import copy
 
 import pandas as pd
@@ -32,7 +33,7 @@ def setting(tiny_clip, tiny_world, tmp_path):
     from slug.core.ranking import layer_scores
 
     model = tiny_clip.model.eval()
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val)
     images = es.id_images[es.id_labels == es.target_index(CONCEPT)]
     g_f = forget_gradient(model, images, tiny_clip.tokenizer([f"a photo of {CONCEPT}"] * len(images)), LAYERS,
                           progress=False)
@@ -52,8 +53,8 @@ def test_search_step_records_the_choice_its_rule_makes_from_its_own_trials(setti
 
     inputs, model = setting
     s = {**tiny_cfg["search"], "rho_start": 0.01}
-    trials, sel = search_step(model, torch.device("cpu"), inputs, "elon_musk", CONCEPT, s, str(tiny_world / "celeba"),
-                              str(tiny_world / "imagenet"), seed=0)
+    trials, sel = search_step(model, torch.device("cpu"), inputs, "elon_musk", CONCEPT, s,
+                              world_eval_dirs(tiny_world), seed=0)
     front = candidates(pd.read_csv(inputs["layers"], sep="\t"), s["towers"], s["max_layers_per_tower"])
     assert sel["layers_searched"] == front and set(trials.layer) == set(front)
     assert sel["concept"] == "elon_musk" and sel["display_name"] == CONCEPT
@@ -78,8 +79,8 @@ def test_search_step_with_a_margin_takes_a_larger_step_and_records_the_threshold
 
     inputs, model = setting
     s = {**tiny_cfg["search"], "rho_start": 0.01, "rho_margin": 0.25, "towers": ["vision"], "retain_on_fail": False}
-    trials, sel = search_step(model, torch.device("cpu"), inputs, "elon_musk", CONCEPT, s, str(tiny_world / "celeba"),
-                              str(tiny_world / "imagenet"), seed=0)
+    trials, sel = search_step(model, torch.device("cpu"), inputs, "elon_musk", CONCEPT, s,
+                              world_eval_dirs(tiny_world), seed=0)
     assert list(trials.kind).count("margin") == 1 and trials.kind.iloc[-1] == "margin"
     assert sel["rho"] == pytest.approx(1.25 * sel["rho_threshold"]) and sel["rho_margin"] == 0.25
     assert all(layer.startswith("visual.") for layer in sel["layers_searched"])
@@ -94,9 +95,9 @@ def test_evaluate_concept_compares_the_two_checkpoints_on_the_test_split(setting
     inputs, model = setting
     ev = {**tiny_cfg["evaluation"], "mia_seeds": 2, "mia_splits": 2}
     tar = str(tiny_world / "nonmember" / "00000.tar")
-    dirs = str(tiny_world / "celeba"), str(tiny_world / "imagenet")
+    dirs = world_eval_dirs(tiny_world)
     same, mats = evaluate_concept(model, torch.device("cpu"), inputs["checkpoint"], tar, [tar], "elon_musk", CONCEPT,
-                                  ev, *dirs, seed=0)
+                                  ev, dirs, seed=0)
     assert same["cosine_names"][0] == CONCEPT and mats["before"].shape == (len(same["cosine_names"]),) * 2
     assert all(v == 0 for v in same["change"].values())  # the same weights before and after: nothing changed
     assert same["change_ci"]["retain_id_top1"]["ci"] == [0.0, 0.0]
@@ -109,7 +110,7 @@ def test_evaluate_concept_compares_the_two_checkpoints_on_the_test_split(setting
         p.add_(make_delta(p, g_f["text_projection"], 2.0)[0])  # theta - lambda g_f, as SLUG's step
     save_state_dict(edited, tmp_path / "unlearned.pt")
     out, _ = evaluate_concept(model, torch.device("cpu"), str(tmp_path / "unlearned.pt"), tar, [tar], "elon_musk",
-                              CONCEPT, ev, *dirs, seed=0)
+                              CONCEPT, ev, dirs, seed=0)
     scalars = [k for k in same["before"] if k != "cosine_matrix"]
     assert all(out["before"][k] == pytest.approx(same["before"][k]) for k in scalars) and out["after"] != same["after"]
     # the after metrics are those of the edited model, by the uncached evaluation the baselines use
@@ -118,7 +119,7 @@ def test_evaluate_concept_compares_the_two_checkpoints_on_the_test_split(setting
     from slug.clip.evaluation import load_eval_set
 
     bundle = load_model({**model, "pretrained": str(tmp_path / "unlearned.pt")}, torch.device("cpu"))
-    es = load_eval_set(*dirs, "test", bundle.preprocess_val, **image_caps(ev), keep=[CONCEPT, *ev["cosine_names"]])
+    es = load_eval_set(dirs, "test", bundle.preprocess_val, **image_caps(ev), keep=[CONCEPT, *ev["cosine_names"]])
     ref = evaluate_model(bundle.model.eval(), bundle.tokenizer, es, es.target_index(CONCEPT))
     assert all(out["after"][k] == pytest.approx(v, abs=1e-6) for k, v in ref.items())
     assert out["after"]["cosine_matrix"] != out["before"]["cosine_matrix"]

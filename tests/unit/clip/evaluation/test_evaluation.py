@@ -1,4 +1,5 @@
 """Evaluation: membership inference, cached vs uncached metrics."""
+from slug.world import world_eval_dirs
 import numpy as np
 import pytest
 import torch
@@ -88,7 +89,7 @@ def test_bootstrap_change_is_the_metric_change_with_an_interval_that_narrows_wit
 
 
 def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, tiny_world):
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val)
     assert len(es.id_labels) == 8 * 2  # the 'search' half of 4 images per identity
     target = es.target_index("Elon Musk")
     ev = CachedEvaluator(tiny_clip.model, tiny_clip.tokenizer, es, target, batch_size=5)  # several chunks
@@ -128,7 +129,7 @@ def test_cached_evaluation_equals_uncached_for_every_editable_tensor(tiny_clip, 
 
 
 def test_partial_forward_can_be_turned_off_and_gives_the_same_metrics(tiny_clip, tiny_world):
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val)
     target = es.target_index("Elon Musk")
     fast = CachedEvaluator(tiny_clip.model, tiny_clip.tokenizer, es, target)
     slow = CachedEvaluator(tiny_clip.model, tiny_clip.tokenizer, es, target, partial=False)
@@ -148,7 +149,7 @@ def test_partial_forward_can_be_turned_off_and_gives_the_same_metrics(tiny_clip,
         fast.evaluate({"visual.nope": torch.zeros(1)})
 
 def test_unknown_identity_is_named(tiny_clip, tiny_world):
-    es = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "test", tiny_clip.preprocess_val)
+    es = load_eval_set(world_eval_dirs(tiny_world), "test", tiny_clip.preprocess_val)
     with pytest.raises(ValueError, match="'Nobody' is not in the CelebA-format identity list"):
         es.target_index("Nobody")
 
@@ -166,7 +167,7 @@ def test_object_classes_are_wnids_even_when_two_share_a_name(tiny_world, tmp_pat
         (root / "val" / w).mkdir()
         for j in range(2):
             Image.new("RGB", (8, 8), (40 * i, 10 * j, 0)).save(root / "val" / w / f"{j}.JPEG")
-    es = load_eval_set(str(tiny_world / "celeba"), str(root), "all", tiny_clip.preprocess_val)
+    es = load_eval_set({"celeba": str(tiny_world / "celeba"), "imagenet": str(root)}, "all", tiny_clip.preprocess_val)
     assert es.obj_names == ["tench", "crane", "crane"]  # sorted by wnid; the two cranes stay two classes
     assert es.obj_labels.tolist() == [0, 0, 1, 1, 2, 2]
     # a person with a single image has none in the 'test' half: a clear error instead of a NaN forget accuracy
@@ -176,15 +177,15 @@ def test_object_classes_are_wnids_even_when_two_share_a_name(tiny_world, tmp_pat
     lines = lst.read_text().splitlines()
     elon = [ln for ln in lines if ln.endswith("Elon_Musk")]
     lst.write_text("\n".join([ln for ln in lines if not ln.endswith("Elon_Musk")] + elon[:1]) + "\n")
-    test = load_eval_set(str(celeba), str(root), "test", tiny_clip.preprocess_val)
+    test = load_eval_set({"celeba": str(celeba), "imagenet": str(root)}, "test", tiny_clip.preprocess_val)
     assert not test.has_images("Elon Musk") and test.has_images("Jeff Bezos")
     with pytest.raises(ValueError, match="'Elon Musk' has no image in this split.*at least 2"):
         test.target_index("Elon Musk")
 
 
 def test_image_caps_leave_the_concepts_own_images_alone(tiny_world, tiny_clip):
-    full = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val)
-    capped = load_eval_set(str(tiny_world / "celeba"), str(tiny_world / "imagenet"), "search", tiny_clip.preprocess_val,
+    full = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val)
+    capped = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val,
                            max_per_identity=1, max_per_class=1, keep=["Elon Musk"])
     elon = capped.target_index("Elon Musk")
     counts = torch.bincount(capped.id_labels, minlength=len(capped.id_names))
