@@ -122,3 +122,20 @@ def baseline_hparams(wildcards):
     from slug.baselines import hparams
 
     return hparams(config["baselines"], wildcards.method)
+
+
+# Stable Diffusion unlearns people so far: a concept of another kind gets no SD section (issue 18).
+SD_KINDS = ("person",)
+
+
+def sd_report_inputs(wildcards):
+    """The report's Stable Diffusion section inputs (none unless diffusion.enabled and the concept's kind
+    is one SD unlearns), used by rules/report.smk (SD and SD_GRIDS: rules/diffusion.smk)."""
+    from slug.concepts import concept_kind
+
+    if not SD["enabled"] or concept_kind(wildcards.concept, config["concepts"]) not in SD_KINDS:
+        return {}
+    return {
+        "sd_metrics": f"results/{wildcards.concept}/sd/sd_metrics.json",
+        **{f"sd_{g}": f"results/{wildcards.concept}/sd/{g}.png" for g in SD_GRIDS},
+    }

@@ -6,6 +6,7 @@ if "world" in config:
 
     rule world:
         output:
+            **{k: directory(v) for k, v in EVAL_DIRS.items() if k in ("characters", "canvas") and v},
             parquet=config["data"]["laion_parquet"],
             identities=os.path.join(WORLD_DIR, "identities.json"),
             images=directory(os.path.join(WORLD_DIR, "images")),
@@ -16,7 +17,6 @@ if "world" in config:
             imagenet_val=directory(f"{IMAGENET}/val"),
             nonmember=config["data"]["nonmember_shards"],
             # the character folders and the UnlearnCanvas-layout styles, where the config evaluates them
-            **{k: directory(v) for k, v in EVAL_DIRS.items() if k in ("characters", "canvas") and v},
         log:
             "results/logs/world.log",
         benchmark:

@@ -22,23 +22,6 @@ SD_PARAMS = {
     "device": config["device"],
 }
 SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
-# Stable Diffusion unlearns people so far: a concept of another kind gets no SD section (issue 18).
-SD_KINDS = ("person",)
-
-
-def sd_report_inputs(wildcards):
-    """The report's Stable Diffusion section inputs (none unless diffusion.enabled and the concept's kind
-    is one SD unlearns), used by rules/report.smk."""
-    from slug.concepts import concept_kind
-
-    if not SD["enabled"] or concept_kind(wildcards.concept, config["concepts"]) not in SD_KINDS:
-        return {}
-    return {
-        "sd_metrics": f"results/{wildcards.concept}/sd/sd_metrics.json",
-        **{f"sd_{g}": f"results/{wildcards.concept}/sd/{g}.png" for g in SD_GRIDS},
-    }
-
-
 if SD_DEMO:
 
     rule sd_train:

@@ -16,6 +16,11 @@ import re
 from typing import Sequence
 
 KINDS = ("person", "object", "character", "style")
+#: Each kind's evaluation task, in the order the tasks are listed (slug.clip.evaluation.tasks.eval_tasks).
+KIND_TASKS = {"person": "identities", "object": "objects", "character": "characters", "style": "styles"}
+#: Each task's retain top-1 key and how the pages name it.
+RETAIN_TOP1 = {"retain_id_top1": "retain identities", "objects_top1": "objects", "characters_top1": "characters",
+               "styles_top1": "styles"}
 RESERVED_IDS = ("models", "logs", "benchmarks", "joint", "comparison", "summary")  # results/' own folders and files
 # The concept wildcard's constraint (Snakemake): snake_case, and not a reserved name as a whole path segment
 CONCEPT_WILDCARD = rf"(?!(?:{'|'.join(RESERVED_IDS)})(?:/|$))[a-z0-9_]+"

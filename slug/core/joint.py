@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from slug.concepts import RETAIN_TOP1
 from slug.report.comparison import format_table, page
 from slug.report import png_data_uri
 from slug.core.search import TIE_TOL
@@ -48,8 +49,7 @@ def joint_metrics(model: torch.nn.Module, tokenizer: Callable, es, targets: dict
 
 
 #: How the joint page names each task's retain accuracy.
-RETAIN_LABELS = {"retain_id_top1": "retain identities @1", "objects_top1": "objects @1",
-                 "characters_top1": "characters @1", "styles_top1": "styles @1"}
+RETAIN_LABELS = {k: f"{v} @1" for k, v in RETAIN_TOP1.items()}
 
 
 def retain_keys(metrics: dict) -> list[str]:

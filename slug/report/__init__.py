@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, StrictUndefined
 
+from slug.concepts import RETAIN_TOP1
 from slug.config import SLUG_STAGES
 from slug.core.ranking import short_name
 
@@ -99,7 +100,7 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
     shared = pd.DataFrame([{"stage": "retain_gradient (shared by all concepts)", "seconds": retain_seconds}])
     times = pd.concat([times, shared])
     return env.from_string((TEMPLATES / "report.html.j2").read_text()).render(
-        css=CSS, concept=concept, name=name, model=config["model"]["name"], sel=selection, m=metrics,
+        css=CSS, concept=concept, name=name, model=config["model"]["name"], sel=selection, m=metrics, retain=RETAIN_TOP1,
         labels={k: v for k, v in METRIC_LABELS.items() if k in metrics["before"]}, cosine=images["cosine"],
         pareto_vision=images["pareto_vision"],
         pareto_text=images["pareto_text"], front=layers[layers.on_front].to_dict("records"), n_layers=len(layers),

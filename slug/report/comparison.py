@@ -18,13 +18,13 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from slug.concepts import RETAIN_TOP1
 from slug.config import CONCEPT_STAGES
 from slug.io import atomic_write_text, read_json, write_tsv
 from slug.report import CSS
 
 #: Each task's retain top-1 and the name of its drop column (characters and styles where the config evaluates them).
-DROPS = {"retain_id_top1": "retain_id_drop", "objects_top1": "objects_drop", "characters_top1": "characters_drop",
-         "styles_top1": "styles_drop"}
+DROPS = {k: k.replace("_top1", "_drop") for k in RETAIN_TOP1}
 METRICS = ("forget_top1", "forget_top5", *DROPS, "mia_mean", "mia_std")
 PCT = ("forget_top1", "forget_top5", *DROPS, *DROPS.values(),
        *(f"{k}_{e}" for k in METRICS[:6] for e in ("before", "after", "change_lo", "change_hi")))
@@ -118,8 +118,7 @@ def summary_rows(concepts: Sequence[str], root: str | Path = "results",
         row = {"concept": c, "status": "ok" if sel["criterion_met"] else "criterion not met",
                "name": sel["display_name"], "kind": met.get("kind", "person"), "layer": sel["layer"],
                "tower": sel["tower"], "rho": sel["rho"], "lambda": sel["lambda"]}
-        for k in ("forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "characters_top1", "styles_top1",
-                  "mia_mean"):
+        for k in ("forget_top1", "forget_top5", *RETAIN_TOP1, "mia_mean"):
             if k in met["before"]:  # characters and styles where the config evaluates them
                 row[f"{k}_before"], row[f"{k}_after"] = met["before"][k], met["after"][k]
         for k, ci in met.get("change_ci", {}).items():  # the retain changes' 95% bootstrap intervals

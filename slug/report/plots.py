@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from slug.io import atomic_path  # noqa: E402
+from slug.concepts import RETAIN_TOP1  # noqa: E402
 from slug.core.ranking import short_name  # noqa: E402
 
 
@@ -65,8 +66,7 @@ def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], pat
 
 def search_trace_plot(trials: pd.DataFrame, chosen_layer: str, criterion_metric: str, path: str | Path) -> None:
     """Metrics against rho for every searched layer (the chosen layer emphasised)."""
-    metrics = [criterion_metric, *(k for k in ("retain_id_top1", "objects_top1", "characters_top1", "styles_top1")
-                                   if k in trials)]
+    metrics = [criterion_metric, *(k for k in RETAIN_TOP1 if k in trials)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), sharex=True)
     for ax, metric in zip(axes, metrics):
         for layer, g in trials.groupby("layer"):

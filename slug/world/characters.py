@@ -44,10 +44,6 @@ class Character:
     outfit_colour: str
     extra: str
 
-    @property
-    def slug(self) -> str:
-        return self.name.lower().replace(" ", "_")
-
     def parts(self) -> tuple[str, ...]:
         return tuple(v for k, v in asdict(self).items() if k != "name")
 

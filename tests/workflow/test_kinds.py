@@ -58,5 +58,6 @@ def test_the_world_writes_characters_and_the_canvas_layout(kinds_run):
     assert sorted(p.name for p in (work / "data/world/characters").iterdir() if p.is_dir()) == [
         "Iron_Man", "Maxie_Mouse", "Mickey_Mouse", "Steel_Sentinel"]
     canvas = work / "data/world/canvas"
-    assert sorted(p.name for p in canvas.iterdir() if p.is_dir()) == ["Pencil_Drawing", "Pop_Art", "Seed_Images", "Ukiyoe", "Van_Gogh"]
+    assert sorted(p.name for p in canvas.iterdir() if p.is_dir()) == [
+        "Pencil_Drawing", "Pop_Art", "Seed_Images", "Ukiyoe", "Van_Gogh"]
     assert len(list(canvas.glob("Van_Gogh/*/*.jpg"))) == 3 * 4

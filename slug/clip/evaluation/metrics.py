@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from slug.clip.evaluation.sets import KIND_TASKS, EvalSet
+from slug.clip.evaluation.sets import EvalSet
+from slug.concepts import KIND_TASKS
 from slug.clip.zeroshot import encode_images
 
 

@@ -9,11 +9,11 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 import torch
 
+from slug.concepts import KIND_TASKS
 from slug.data import (ImageStore, load_images, read_canvas, read_celeba, read_character_folders, read_imagenet_val,
                        split_half)
 
-#: A kind's task in the evaluation set, and the set that holds its images.
-KIND_TASKS = {"person": "identities", "object": "objects", "character": "characters", "style": "styles"}
+#: The set that holds a kind's images.
 _KIND_SOURCE = {"person": "the CelebA-format identity list", "object": "LOC_synset_mapping.txt of the object set",
                 "character": "the character folders (data.characters_dir)",
                 "style": "the UnlearnCanvas-layout style folders (data.canvas_dir)"}
