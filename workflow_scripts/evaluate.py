@@ -10,5 +10,6 @@ log = setup(snakemake.log[0], snakemake.threads, p.seed)
 metrics, mats = evaluate_concept(p.model, pick_device(p.device), snakemake.input.unlearned, snakemake.input.forget_tar,
                                  as_list(snakemake.input.nonmember), snakemake.wildcards.concept, p.concept["name"],
                                  p.evaluation, p.dirs, p.seed, log, p.concept["kind"])
-cosine_plot(mats["before"], mats["after"], metrics["cosine_names"], snakemake.output.cosine)
+prompts = "'{name}.'" if p.concept["kind"] == "person" else f"the {metrics['target_task']} task's templates"
+cosine_plot(mats["before"], mats["after"], metrics["cosine_names"], snakemake.output.cosine, prompts)
 write_json(snakemake.output.metrics, metrics)

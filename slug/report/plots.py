@@ -50,14 +50,16 @@ def pareto_plot(df: pd.DataFrame, tower: str, path: str | Path, title: str = "")
     _save(fig, path)
 
 
-def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], path: str | Path) -> None:
-    """Side-by-side heatmaps of the image x name cosine matrices before and after unlearning."""
+def cosine_plot(before: np.ndarray, after: np.ndarray, names: Sequence[str], path: str | Path,
+                prompts: str = "'{name}.'") -> None:
+    """Side-by-side heatmaps of the image x name cosine matrices before and after unlearning (``prompts``:
+    the text side, as the x-axis names it)."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"wspace": 0.55})
     vmin, vmax = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
     for ax, mat, title in zip(axes, (before, after), ("original", "unlearned")):
         sns.heatmap(pd.DataFrame(mat, index=names, columns=names), annot=True, fmt=".2f", cmap="viridis",
                     vmin=vmin, vmax=vmax, ax=ax, cbar=ax is axes[1], annot_kws={"size": 8})
-        ax.set_xlabel("text: '{name}.'")
+        ax.set_xlabel(f"text: {prompts}")
         ax.set_ylabel("images of")
         ax.set_title(title)
         ax.tick_params(axis="x", labelrotation=35)
