@@ -185,7 +185,7 @@ def test_lint_is_clean_and_the_paper_config_builds_its_dag(tmp_path):
         assert lint.returncode == 0 and "Lints for" not in lint.stdout + lint.stderr, (paper, lint.stdout + lint.stderr)
     dry = smk(tmp_path, "-n", "--configfile", str(REPO / "configs" / "paper-vit-b-32.yaml"))
     jobs = jobs_of(dry.stdout)
-    assert jobs["retain_gradient"] == 1 and jobs["forget_gradient"] == 5 and "pretrain" not in jobs
+    assert jobs["retain_gradient"] == 1 and jobs["forget_gradient"] == 8 and "pretrain" not in jobs
     assert jobs["fetch_pretrained"] == 1  # the published weights are downloaded once, into a file every job loads
     retain = dry.stdout[dry.stdout.index("rule retain_gradient:"):]
     assert "results/models/ViT-B-32-quickgelu_laion400m_e32/checkpoint.pt" in retain.split("output:")[0]
@@ -199,7 +199,8 @@ def test_a_missing_access_restricted_file_stops_with_instructions_and_keeps_the_
     placed.write_text("header\nimage_id identity_name\n000001.jpg Elon_Musk\n")
     jobs = jobs_of(smk(tmp_path, "-n", *paper).stdout)
     assert {r: n for r, n in jobs.items() if r.startswith("external_dataset")} == {
-        "external_dataset_1": 1, "external_dataset_2": 1}  # ImageNet's synset mapping and the CC3M shard
+        "external_dataset_1": 1, "external_dataset_2": 1,  # ImageNet's synset mapping and the CC3M shard
+        "external_dataset_3": 1, "external_dataset_4": 1}  # the character folders and UnlearnCanvas
     proc = smk(tmp_path, "--cores", "1", *paper, "--", "data/ImageNet/LOC_synset_mapping.txt", check=False)
     assert proc.returncode != 0
     log = (tmp_path / "results/logs/external_dataset/1.log").read_text()
