@@ -124,8 +124,22 @@ def baseline_hparams(wildcards):
     return hparams(config["baselines"], wildcards.method)
 
 
-# Stable Diffusion unlearns people so far: a concept of another kind gets no SD section (issue 18).
-SD_KINDS = ("person",)
+# The concept kinds Stable Diffusion unlearns (each a recognition task of the generated images).
+SD_KINDS = ("person", "object", "character", "style")
+
+
+def sd_train_concepts():
+    """The concepts the demo UNet must draw, {kind: [names]}, for each kind whose diffusion setting is a count
+    (filled with the concepts first); a listed cast is the whole cast, so adding a concept retrains nothing."""
+    from slug.concepts import concept_kind, display_name
+    from slug.diffusion.subjects import SETTING
+
+    out = {}
+    for c in CONCEPTS:
+        kind = concept_kind(c, config["concepts"])
+        if kind in SD_KINDS and isinstance(config["diffusion"][SETTING[kind]], int):
+            out.setdefault(kind, []).append(display_name(c, config["concepts"]))
+    return out
 
 
 def sd_report_inputs(wildcards):

@@ -9,6 +9,7 @@ if "world" in config:
             **{k: directory(v) for k, v in EVAL_DIRS.items() if k in ("characters", "canvas") and v},
             parquet=config["data"]["laion_parquet"],
             identities=os.path.join(WORLD_DIR, "identities.json"),
+            characters_table=os.path.join(WORLD_DIR, "characters.json"),
             images=directory(os.path.join(WORLD_DIR, "images")),
             celeba_list=f"{CELEBA}/list_identity_celeba.txt",
             celeba_frequent=f"{CELEBA}/frequent_celebs.txt",

@@ -6,8 +6,6 @@ SD = config["diffusion"]
 SD_DEMO = SD["model"] == "train"
 
 
-from slug.concepts import concept_kind, display_name  # noqa: E402
-
 SD_MODEL_INPUTS = (
     {"unet": f"results/models/{MODEL}/sd/unet", "info": f"results/models/{MODEL}/sd/train.json"}
     if SD_DEMO
@@ -27,6 +25,7 @@ if SD_DEMO:
     rule sd_train:
         input:
             identities=os.path.join(WORLD_DIR, "identities.json"),
+            characters=os.path.join(WORLD_DIR, "characters.json"),
             checkpoint=model_checkpoint(),
         output:
             unet=directory("results/models/{model}/sd/unet"),
@@ -45,15 +44,14 @@ if SD_DEMO:
             gpu=GPU,
         params:
             # only what training reads, so a search or evaluation setting does not retrain the UNet
-            **{**SD_PARAMS, "diffusion": {k: SD[k] for k in ("identities", "objects", "resolution", "train")}},
-            # the generator's subjects: a count of identities is filled with every concept first (the demo
+            **{
+                **SD_PARAMS,
+                "diffusion": {k: SD[k] for k in ("identities", "objects", "characters", "styles", "resolution", "train")},
+            },
+            # the generator's subjects: a count of a kind is filled with that kind's concepts first (the demo
             # UNet must be able to draw each); a list is the whole cast, so adding a concept to the config
             # retrains nothing (sd_search checks that the concept is one of the cast)
-            concept_names=(
-                [display_name(c, config["concepts"]) for c in CONCEPTS if concept_kind(c, config["concepts"]) in SD_KINDS]
-                if isinstance(SD["identities"], int)
-                else []
-            ),
+            concepts=sd_train_concepts(),
         script:
             f"{SCRIPTS}/sd_train.py"
 

@@ -9,7 +9,7 @@ p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 inputs = present(snakemake.input, ("selection", "delta", "info", "unet"))
 metrics, grids = evaluate_generation(p.model, pick_device(p.device), inputs, snakemake.wildcards.concept,
-                                     p.concept["name"], p.diffusion, log)
+                                     p.concept["name"], p.diffusion, log, p.concept["kind"])
 for key, images in grids.items():
     save_grid_png(images, snakemake.output[key])
 write_json(snakemake.output.metrics, metrics)

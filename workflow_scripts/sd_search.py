@@ -8,7 +8,7 @@ p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
 inputs = present(snakemake.input, ("forget", "layers", "clip_delta", "info", "unet", "checkpoint"))
 delta, trials, selection = search_edit(p.model, pick_device(p.device), inputs, snakemake.wildcards.concept,
-                                       p.concept["name"], p.diffusion, p.seed, log)
+                                       p.concept["name"], p.diffusion, p.seed, log, p.concept["kind"])
 atomic_torch_save(delta, snakemake.output.delta)
 write_tsv(snakemake.output.trials, trials)
 write_json(snakemake.output.selection, selection)

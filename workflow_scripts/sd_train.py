@@ -6,8 +6,9 @@ from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
-unet, losses, info = train_unet(p.model, pick_device(p.device), snakemake.input.identities, p.diffusion,
-                                p.concept_names, p.seed, snakemake.threads, log)
+world = {"identities": snakemake.input.identities, "characters": snakemake.input.characters}
+unet, losses, info = train_unet(p.model, pick_device(p.device), world, p.diffusion, p.concepts, p.seed,
+                                snakemake.threads, log)
 save_unet(unet, snakemake.output.unet)
 write_tsv(snakemake.output.loss, losses)
 write_json(snakemake.output.info, info)

@@ -12,24 +12,29 @@ pipeline is called with ``output_type="latent"`` and its "latents" are the image
 requires is a fixed placeholder whose only role is ``vae_scale_factor = 1`` (it is never run).
 
 Generation evaluation: the demo CLIP (the *original*, unedited model) classifies each generated
-image zero-shot among the generator's identities (person prompts) or objects (object prompts);
-the recognition rate of a prompt set is the fraction classified as the prompted subject.
+image zero-shot within its subject's task: among the generator's identities (person prompts), objects
+(object prompts), characters and identities (character prompts) or styles ("a {object} in {style}
+style"); the recognition rate of a prompt set is the fraction classified as the prompted subject.
 
 Modules: ``pipeline`` (models, schedulers, loading), ``subjects``, ``train`` (the demo UNet),
 ``generation`` (fixed-noise generation and its evaluator), ``grids`` (the report's images).
 """
 
 from slug.diffusion.generation import (
+    CHARACTER_PROMPTS,
     OBJECT_PROMPTS,
     PERSON_PROMPTS,
+    STYLE_PROMPT,
     GenerationEvaluator,
     PromptSet,
     Recogniser,
     evaluation_prompts,
     fixed_noise,
     generate,
+    prompt_templates,
     recognition_checks,
     recognition_metrics,
+    retain_keys,
 )
 from slug.diffusion.grids import grid, grid_indices, save_grid_png
 from slug.diffusion.pipeline import (
@@ -47,12 +52,16 @@ from slug.diffusion.pipeline import (
     subjects_and_pipeline,
     train_scheduler,
 )
-from slug.diffusion.subjects import Subjects, choose_subjects, resolve_subjects
+from slug.diffusion.subjects import KINDS, Concepts, Subjects, choose_subjects, resolve_subjects
 from slug.diffusion.train import encode_prompts, render_training_set, train_demo_unet
 
 __all__ = [
+    "CHARACTER_PROMPTS",
+    "KINDS",
     "OBJECT_PROMPTS",
     "PERSON_PROMPTS",
+    "STYLE_PROMPT",
+    "Concepts",
     "PIPELINE_PARTS",
     "GenerationEvaluator",
     "PromptSet",
@@ -72,10 +81,12 @@ __all__ = [
     "open_sd",
     "pixel_space",
     "placeholder_vae",
+    "prompt_templates",
     "recognition_checks",
     "recognition_metrics",
     "render_training_set",
     "resolve_subjects",
+    "retain_keys",
     "sample_scheduler",
     "save_grid_png",
     "sd_candidates",

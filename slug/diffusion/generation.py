@@ -16,9 +16,19 @@ from slug.core.search import MetricSpec
 
 log = logging.getLogger("slug")
 
-#: Evaluation prompt templates, drawn from the demo world's own caption styles.
+#: Evaluation prompt templates, drawn from the demo world's own caption styles (a style's prompts put every
+#: object of the generator in it: "a {object} in {style} style", the UnlearnCanvas form).
 PERSON_PROMPTS: tuple[str, ...] = ("photo of {}", "portrait of {}", "{} headshot", "close-up of {}")
 OBJECT_PROMPTS: tuple[str, ...] = ("a {}", "a drawing of a {}")
+CHARACTER_PROMPTS: tuple[str, ...] = ("{}", "{} cartoon", "{} fan art", "cute {} sticker")
+STYLE_PROMPT = "a {object} in {{}} style"
+
+
+def prompt_templates(kind: str, objects: Sequence[str]) -> tuple[str, ...]:
+    """The prompt templates of a subject of ``kind`` (``{}`` is the subject)."""
+    if kind == "style":
+        return tuple(STYLE_PROMPT.format(object=o) for o in objects)
+    return {"person": PERSON_PROMPTS, "object": OBJECT_PROMPTS, "character": CHARACTER_PROMPTS}[kind]
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,37 +64,39 @@ def generate(pipe, prompts: Sequence[str], noise: torch.Tensor, steps: int = 25,
 
 @dataclass
 class PromptSet:
-    """Prompts with the subject each one shows (``kind``: target / identity / object)."""
+    """Prompts with the subject each one shows, its kind (``target``, or the subject's kind: ``person``,
+    ``object``, ``character``, ``style``) and the recognition task that scores it."""
 
     prompts: list[str] = field(default_factory=list)
     subjects: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
 
-    def add(self, subject: str, kind: str, templates: Sequence[str], per_subject: int) -> None:
+    def add(self, subject: str, kind: str, templates: Sequence[str], per_subject: int, task: str) -> None:
         for j in range(per_subject):
             self.prompts.append(templates[j % len(templates)].format(subject))
             self.subjects.append(subject)
             self.kinds.append(kind)
+            self.tasks.append(task)
 
     def __len__(self) -> int:
         return len(self.prompts)
 
 
-def evaluation_prompts(subjects: Subjects, target: str, n_target: int, n_identity: int, n_object: int) -> PromptSet:
+def evaluation_prompts(subjects: Subjects, target: str, n_target: int, n_identity: int, n_object: int,
+                       kind: str | None = None) -> PromptSet:
+    """The target's prompts (``n_target``, in its kind's templates), then ``n_identity`` per other identity,
+    ``n_object`` per object, and ``n_identity`` per character and per style (besides the target)."""
+    from slug.concepts import KIND_TASKS
+
+    kind = kind or subjects.kind_of(target)
     ps = PromptSet()
-    ps.add(target, "target", PERSON_PROMPTS, n_target)
-    for name in subjects.identities:
-        if name != target:
-            ps.add(name, "identity", PERSON_PROMPTS, n_identity)
-    for obj in subjects.objects:
-        ps.add(obj, "object", OBJECT_PROMPTS, n_object)
+    ps.add(target, "target", prompt_templates(kind, subjects.objects), n_target, KIND_TASKS[kind])
+    for k, n in (("person", n_identity), ("object", n_object), ("character", n_identity), ("style", n_identity)):
+        for name in subjects.of(k):
+            if name != target:
+                ps.add(name, k, prompt_templates(k, subjects.objects), n, KIND_TASKS[k])
     return ps
-
-
-def _task_of(kind: str) -> str:
-    """The classification task of a prompt's subject: objects among objects, the target and the other
-    identities among the identities."""
-    return "objects" if kind == "object" else "identities"
 
 
 class Recogniser:
@@ -92,11 +104,11 @@ class Recogniser:
     (:func:`slug.clip.evaluation.tasks.generation_tasks`, the reference's templates)."""
 
     def __init__(self, bundle, subjects: Subjects):
-        from slug.clip.evaluation.tasks import classifiers, generation_tasks
+        from slug.clip.evaluation.tasks import classifiers
 
         self.bundle, self.subjects = bundle, subjects
         m = bundle.model.eval()
-        self.tasks = generation_tasks(subjects.identities, subjects.objects)
+        self.tasks = subjects.tasks()
         self.clfs = classifiers(m, bundle.tokenizer, self.tasks)
         size = m.visual.image_size
         self.size = size[0] if isinstance(size, (tuple, list)) else int(size)
@@ -105,25 +117,25 @@ class Recogniser:
         self.std = torch.tensor(norm[0].std).view(1, 3, 1, 1) if norm else torch.ones(1, 3, 1, 1)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, kinds: Sequence[str]) -> list[str]:
-        """The predicted subject name of each image in [0, 1], within its task (by ``kinds``)."""
+    def predict(self, images: torch.Tensor, tasks: Sequence[str]) -> list[str]:
+        """The predicted subject name of each image in [0, 1], within its task (``PromptSet.tasks``)."""
         from slug.clip.zeroshot import encode_images
 
         x = F.interpolate(images.float(), size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0, 1)
         feats = encode_images(self.bundle.model, (x - self.mean) / self.std)
         pred = {t.name: (feats @ self.clfs[t.name].T).argmax(1) for t in self.tasks}
         names = {t.name: t.classnames for t in self.tasks}
-        return [names[_task_of(k)][int(pred[_task_of(k)][i])] for i, k in enumerate(kinds)]
+        return [names[t][int(pred[t][i])] for i, t in enumerate(tasks)]
 
 
 def recognition_metrics(ps: PromptSet, predictions: Sequence[str], subjects: Subjects) -> dict:
     """Recognition rates with the task metrics of :mod:`slug.clip.evaluation.tasks`: the target's, each other
-    identity's and object's, and each task's mean over its subjects.
+    subject's, and each task's mean over its other subjects.
 
-    ``forget_top1`` = the target's rate, ``retain_id_top1`` = the mean rate of the other identities,
-    ``objects_top1`` = the mean rate of the objects.
+    ``forget_top1`` = the target's rate; per task its retain key (``retain_id_top1`` = the mean rate of the
+    other identities, ``objects_top1`` of the objects, ``characters_top1``, ``styles_top1``) and its chance.
     """
-    from slug.clip.evaluation.tasks import forget_accuracy, generation_tasks, retain_accuracy
+    from slug.clip.evaluation.tasks import forget_accuracy, retain_accuracy
 
     hit = torch.tensor([p == s for p, s in zip(predictions, ps.subjects)])
     kinds = np.array(ps.kinds)
@@ -131,13 +143,23 @@ def recognition_metrics(ps: PromptSet, predictions: Sequence[str], subjects: Sub
     per = {s: float(hit[torch.from_numpy(subj == s)].double().mean()) for s in dict.fromkeys(ps.subjects)}
     out = {"forget_top1": forget_accuracy(hit[torch.from_numpy(kinds == "target")])}
     out["forget_top5"] = out["forget_top1"]  # one recognition rate: the search's top-5 criterion means the same here
-    for t in generation_tasks(subjects.identities, subjects.objects):
-        rows = [i for i, k in enumerate(ps.kinds) if _task_of(k) == t.name]
+    chance = {}
+    for t in subjects.tasks():
+        chance[t.name] = 1.0 / len(t.classnames)
+        rows = [i for i, name in enumerate(ps.tasks) if name == t.name and ps.kinds[i] != "target"]
+        if not rows:
+            continue
         labels = torch.tensor([t.classnames.index(ps.subjects[i]) for i in rows], dtype=torch.long)
-        exclude = sorted({int(labels[j]) for j, i in enumerate(rows) if ps.kinds[i] == "target"})
-        out[t.keys[0]] = retain_accuracy(hit[rows], labels, len(t.classnames), t.per_class, exclude)
+        out[t.keys[0]] = retain_accuracy(hit[rows], labels, len(t.classnames), t.per_class)
     return {**out, "chance_identity": subjects.chance_identity, "chance_object": subjects.chance_object,
-            "per_subject": per}
+            "chance": chance, "per_subject": per}
+
+
+def retain_keys(metrics: dict) -> tuple[str, ...]:
+    """The retain keys a recognition pass measured, in task order."""
+    from slug.concepts import RETAIN_TOP1
+
+    return tuple(k for k in RETAIN_TOP1 if k in metrics)
 
 
 class GenerationEvaluator:
@@ -152,8 +174,12 @@ class GenerationEvaluator:
         self.pipe, self.rec, self.ps = pipe, recogniser, ps
         self.noise = fixed_noise(pipe, len(ps), seed)
         self.steps, self.guidance, self.clip_skip = steps, guidance, clip_skip
-        # the driver's view: the search's criterion and retain score, on one recognition rate per task
-        self.spec = MetricSpec(columns=tuple(t.keys[0] for t in recogniser.tasks))
+        # the driver's view: the search's criterion and retain score, on one recognition rate per task that
+        # has prompts besides the target's
+        others = {task for task, kind in zip(ps.tasks, ps.kinds) if kind != "target"}
+        keys = tuple(t.keys[0] for t in recogniser.tasks if t.name in others)
+        self.spec = (MetricSpec(columns=keys) if keys == MetricSpec().retain else
+                     MetricSpec(retain=keys, columns=keys, retain_label=" and ".join(keys)))
 
     def evaluate(self, edits: dict[str, torch.Tensor], forget_only: bool = False) -> dict:
         """Every metric of one generation pass (``forget_only`` changes nothing: the target's prompts and
@@ -165,7 +191,7 @@ class GenerationEvaluator:
             imgs = generate(self.pipe, self.ps.prompts, self.noise, self.steps, self.guidance, clip_skip=self.clip_skip)
         finally:
             restore(self.pipe, originals)
-        m = recognition_metrics(self.ps, self.rec.predict(imgs, self.ps.kinds), self.rec.subjects)
+        m = recognition_metrics(self.ps, self.rec.predict(imgs, self.ps.tasks), self.rec.subjects)
         return m
 
     def baseline(self) -> dict:
@@ -174,13 +200,15 @@ class GenerationEvaluator:
 
 def recognition_checks(before: dict, after: dict, chance: float) -> dict[str, bool]:
     """The generation targets, from ``recognition_metrics`` before and after the edit: the target was
-    recognised above chance + 5 pt before and is within 5 pt of chance after; the other identities' and
-    the objects' recognition rates each moved by at most 10 pt."""
-    return {
+    recognised above chance + 5 pt before and is within 5 pt of chance after (``chance``: its task's); every
+    other task's recognition rate (identities, objects, characters, styles) moved by at most 10 pt."""
+    from slug.concepts import KIND_TASKS, RETAIN_TOP1
+
+    names = dict(zip(RETAIN_TOP1, KIND_TASKS.values()))  # retain key -> task name
+    checks = {
         "target_before_above_chance": before["forget_top1"] > chance + 0.05,
         "target_after_within_5pt_of_chance": after["forget_top1"] <= chance + 0.05,
-        "identities_within_10pt": abs(after["retain_id_top1"] - before["retain_id_top1"]) <= 0.10,
-        "objects_within_10pt": abs(after["objects_top1"] - before["objects_top1"]) <= 0.10,
     }
-
-
+    for k in retain_keys(before):
+        checks[f"{names[k]}_within_10pt"] = abs(after[k] - before[k]) <= 0.10
+    return checks

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from slug.diffusion.subjects import Subjects, require_concepts, resolve_subjects
+from slug.diffusion.subjects import Concepts, Subjects, require_concepts, resolve_subjects
 
 log = logging.getLogger("slug")
 
@@ -128,12 +128,12 @@ def load_pipeline(cfg: dict, bundle, unet_dir: str | None, device, context_lengt
     return pipe.to(device, dtype) if dtype != torch.float32 else pipe.to(device)
 
 
-def subjects_and_pipeline(cfg: dict, bundle, concept_names: Sequence[str], info: dict | None,
+def subjects_and_pipeline(cfg: dict, bundle, concepts: Concepts | Sequence[str], info: dict | None,
                           unet_dir: str | None, device) -> tuple[Subjects, object]:
     """What the SD rules share: the generator's subjects (from the trained UNet's info, else the
-    config) and the pipeline."""
-    subjects = (require_concepts(Subjects(info["identities"], info["objects"]), concept_names) if info
-                else resolve_subjects(cfg, concept_names, None))
+    config) and the pipeline. ``concepts``: ``{kind: [names]}`` (a plain list: people)."""
+    subjects = (require_concepts(Subjects.from_record(info), concepts) if info
+                else resolve_subjects(cfg, concepts, None))
     return subjects, load_pipeline(cfg, bundle, unet_dir, device)
 
 
@@ -142,7 +142,8 @@ def sd_size(pipe) -> int:
 
 
 
-def open_sd(model: dict, cfg: dict, target: str, info_path: str | None, unet_dir: str | None, device):
+def open_sd(model: dict, cfg: dict, target: str, info_path: str | None, unet_dir: str | None, device,
+            kind: str = "person"):
     """What the SD search and evaluation jobs start from: the gradient CLIP (eval mode), the demo UNet's
     training record (``None`` for a real pipeline), the generator's subjects and the pipeline."""
     from slug.io import read_json
@@ -151,5 +152,5 @@ def open_sd(model: dict, cfg: dict, target: str, info_path: str | None, unet_dir
     bundle = load_model(model, device)
     bundle.model.eval()
     info = read_json(info_path) if info_path else None
-    subjects, pipe = subjects_and_pipeline(cfg, bundle, [target], info, unet_dir, device)
+    subjects, pipe = subjects_and_pipeline(cfg, bundle, {kind: [target]}, info, unet_dir, device)
     return bundle, info, subjects, pipe

@@ -23,23 +23,41 @@ log = logging.getLogger("slug")
 
 
 def render_training_set(world_identities: list, subjects: Subjects, n: int, size: int, seed: int,
-                        person_fraction: float = 0.6):
-    """``n`` (image uint8 [n,3,size,size], caption) pairs drawn by the world's renderers and captioned
-    with the world's named person / object captions (every image its own seeded generator)."""
-    from slug.world import OBJECT_CLASSES, draw_object, draw_person, object_caption, person_caption
+                        person_fraction: float = 0.6, world_characters: list | None = None,
+                        character_fraction: float = 0.0, style_fraction: float = 0.0):
+    """``n`` (image uint8 [n,3,size,size], caption, label) triples drawn by the world's renderers and captioned
+    with the world's named captions (every image its own seeded generator): a person with probability
+    ``person_fraction``, a character with ``character_fraction`` (where the subjects have characters), else an
+    object, which is drawn in one of the subjects' styles with probability ``style_fraction`` (its label is
+    then the style). Without characters and styles the draws are those of a people-and-objects world."""
+    from slug.world import (OBJECT_CLASSES, apply_style, character_caption, draw_character, draw_object, draw_person,
+                            object_caption, person_caption, style_caption)
 
     by_name = {i.name: i for i in world_identities}
+    chars = {c.name: c for c in world_characters or []}
+    missing = [c for c in subjects.characters if c not in chars]
+    if missing:
+        raise ValueError(f"characters {missing} are not characters of the demo world ({sorted(chars)})")
+    p_char = character_fraction if subjects.characters else 0.0
+    p_style = style_fraction if subjects.styles else 0.0
     wnid = {name: w for w, (name, _) in OBJECT_CLASSES.items()}
     imgs = np.empty((n, size, size, 3), np.uint8)
     caps, labels = [], []
     for i in range(n):
         rng = np.random.default_rng(np.random.SeedSequence([seed, 77, i]))
-        if rng.random() < person_fraction:
+        u = rng.random()
+        if u < person_fraction:
             ident = by_name[subjects.identities[int(rng.integers(len(subjects.identities)))]]
             img, cap, lab = draw_person(ident, rng, size), person_caption(ident, rng, 1.0), ident.name
+        elif u < person_fraction + p_char:
+            ch = chars[subjects.characters[int(rng.integers(len(subjects.characters)))]]
+            img, cap, lab = draw_character(ch, rng, size), character_caption(ch.name, rng, 1.0), ch.name
         else:
             obj = subjects.objects[int(rng.integers(len(subjects.objects)))]
             img, cap, lab = draw_object(wnid[obj], rng, size), object_caption(obj, rng), obj
+            if p_style and rng.random() < p_style:
+                style = subjects.styles[int(rng.integers(len(subjects.styles)))]
+                img, cap, lab = apply_style(img, style, rng), style_caption(cap, style, rng, 1.0), style
         imgs[i] = np.asarray(img.convert("RGB"))
         caps.append(cap)
         labels.append(lab)

@@ -84,6 +84,20 @@ def _fmt_delta(key: str, v: float | None) -> str:
     return f"{v:+.1f}" if key.startswith("mia") else f"{100 * v:+.1f} pt"
 
 
+SD_TASK_LABELS = {"identities": "other identities (mean)", "objects": "objects (mean)",
+                  "characters": "characters (mean)", "styles": "styles (mean)"}
+
+
+def sd_rows(name: str, sd: dict | None) -> list[tuple[str, str]]:
+    """The Stable Diffusion table's rows: ``(key of sd_metrics.json's *_before/*_after, label)``."""
+    if not sd:
+        return []
+    m = sd["metrics"]
+    tasks = m.get("retain_tasks", ["identities", "objects"])  # a record older than the tasks list
+    return [("target", f"target: {name} ({m['n_images']['target']} images)"),
+            *[(t, SD_TASK_LABELS[t]) for t in tasks]]
+
+
 def concept_report(concept: str, name: str, metrics: dict, selection: dict, trials: pd.DataFrame, layers: pd.DataFrame,
                    forget_stats: dict, images: dict[str, str], times: pd.DataFrame, retain_seconds: float,
                    config: dict, zeroshot: dict | None = None, sd: dict | None = None) -> str:
@@ -107,5 +121,5 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
         trace=trace, trials_html=tshow.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
         fs=forget_stats, times_html=times.to_html(index=False, float_format=lambda x: f"{x:.1f}", border=0, na_rep="–"),
         slug_seconds=slug_seconds,
-        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {}, sd=sd,
+        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {}, sd=sd, sd_rows=sd_rows(name, sd),
         config_yaml=yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False))

@@ -20,8 +20,9 @@ from slug.clip.hf import (apply_text_edit, check_edit, check_same_text_tower, cl
 from slug.io import load_tensor_dict, sha256
 from slug.clip.models import load_model
 from slug.core.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
+from slug.concepts import KIND_TASKS, RETAIN_TOP1
 from slug.workflow import versions
-from slug.world import Identity
+from slug.world import Character, Identity
 
 _log = logging.getLogger("slug")
 
@@ -36,18 +37,25 @@ def save_unet(unet: torch.nn.Module, path: str | Path) -> None:
     os.replace(tmp, out)
 
 
-def train_unet(model: dict, device: torch.device, identities_json: str, cfg: dict, concept_names: list[str], seed: int,
-               threads: int, log: logging.Logger = _log) -> tuple[torch.nn.Module, pd.DataFrame, dict]:
+def train_unet(model: dict, device: torch.device, world_files: dict[str, str], cfg: dict, concepts: D.Concepts,
+               seed: int, threads: int, log: logging.Logger = _log) -> tuple[torch.nn.Module, pd.DataFrame, dict]:
     """Train the demo's pixel-space text-to-image UNet on the demo world (rule ``sd_train``): the UNet, its
-    loss table and ``info.json``. ``cfg`` is the config's ``diffusion`` section."""
+    loss table and ``info.json``. ``cfg`` is the config's ``diffusion`` section; ``world_files`` the world's
+    ``identities`` and ``characters`` tables; ``concepts`` ``{kind: [names]}``, first among their kind's subjects."""
+    from slug.world import STYLES
+
     bundle = load_model(model, device)
-    world = [Identity(**d) for d in json.loads(Path(identities_json).read_text())]
-    subjects = D.resolve_subjects(cfg, concept_names, [i.name for i in world])
-    log.info("generator subjects: %d identities %s, %d objects %s", len(subjects.identities), subjects.identities,
-             len(subjects.objects), subjects.objects)
+    world = [Identity(**d) for d in json.loads(Path(world_files["identities"]).read_text())]
+    chars = ([Character(**d) for d in json.loads(Path(world_files["characters"]).read_text())]
+             if world_files.get("characters") else [])
+    subjects = D.resolve_subjects(cfg, concepts, {"person": [i.name for i in world],
+                                                  "character": [c.name for c in chars], "style": list(STYLES)})
+    log.info("generator subjects: %s", {k: v for k, v in subjects.record().items() if v})
     tr = cfg["train"]
     t0 = time.time()
-    images, captions, labels = D.render_training_set(world, subjects, tr["images"], cfg["resolution"], seed)
+    images, captions, labels = D.render_training_set(
+        world, subjects, tr["images"], cfg["resolution"], seed, tr["person_fraction"], chars,
+        tr["character_fraction"], tr["style_fraction"])
     log.info("rendered %d training images in %.1fs", len(images), time.time() - t0)
     ctx = int(bundle.model.positional_embedding.shape[0])
     encoder, tokenizer = convert_text_tower(bundle.model).to(device), clip_tokenizer(ctx)
@@ -64,27 +72,31 @@ def train_unet(model: dict, device: torch.device, identities_json: str, cfg: dic
     seconds = time.time() - t0
     log.info("trained %d steps in %.1fs, final loss (EMA) %.4f", logs[-1]["step"] + 1, seconds, logs[-1]["loss_ema"])
     return unet, pd.DataFrame(logs), {
-        "identities": subjects.identities, "objects": subjects.objects, "resolution": cfg["resolution"],
-        "train": tr, "steps_done": logs[-1]["step"] + 1, **budget.record(),
+        **subjects.record(), "resolution": cfg["resolution"], "train": tr,
+        "training_images": {label: labels.count(label) for label in dict.fromkeys(labels)},
+        "steps_done": logs[-1]["step"] + 1, **budget.record(),
         "final_loss_ema": logs[-1]["loss_ema"], "train_seconds": round(seconds, 1), "threads": threads,
         "parameters": n_params, "text_encoder": model, "context_length": ctx, "seed": seed, "versions": versions(),
     }
 
 
 def search_edit(model: dict, device: torch.device, inputs: dict[str, str], concept: str, display_name: str, cfg: dict,
-                seed: int, log: logging.Logger = _log) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict]:
+                seed: int, log: logging.Logger = _log, kind: str = "person"
+                ) -> tuple[dict[str, torch.Tensor], pd.DataFrame, dict]:
     """The concept's text-encoder edit for Stable Diffusion (rule ``sd_search``): the delta, ``search.tsv``'s
     table and ``selection.json``.
 
     ``diffusion.edit: search`` runs the shared step search (:func:`slug.core.search.run_search`) on the text
     layers the pipeline runs (the concept's forget gradient, the CLIP ranking's text front) with a generation
-    evaluator: "forgotten" = the target's recognition rate in generated images <= chance + forget_margin;
-    among those the retain recognition is maximised. ``edit: clip`` evaluates the CLIP pipeline's own
+    evaluator: "forgotten" = the target's recognition rate in generated images <= chance + forget_margin
+    (chance within the task of the concept's ``kind``); among those the retain recognition (every task) is
+    maximised. ``edit: clip`` evaluates the CLIP pipeline's own
     ``unlearned/delta.pt`` once. ``inputs``: ``forget``, ``layers``, ``clip_delta`` (edit: clip), and the
     demo's ``info``, ``unet`` and ``checkpoint`` where the workflow trained them.
     """
     s, target = cfg["search"], display_name
-    bundle, info, subjects, pipe = D.open_sd(model, cfg, target, inputs.get("info"), inputs.get("unet"), device)
+    bundle, info, subjects, pipe = D.open_sd(model, cfg, target, inputs.get("info"), inputs.get("unet"), device, kind)
+    chance = subjects.chance(kind)
     n_run = min(cfg["max_text_layer"] or 10**9, layers_run(pipe.text_encoder, cfg["clip_skip"]))
     params = dict(bundle.model.named_parameters())
     g_f = load_tensor_dict(inputs["forget"], check_finite=True)
@@ -94,15 +106,14 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
     check_same_text_tower(bundle.model, pipe.text_encoder, layers, cfg["dtype"], model)
     for name in layers:
         check_edit({name: g_f[name]}, pipe.text_encoder, cfg["clip_skip"])
-    ps = D.evaluation_prompts(subjects, target, s["target_images"], s["retain_images"], s["retain_images"])
+    ps = D.evaluation_prompts(subjects, target, s["target_images"], s["retain_images"], s["retain_images"], kind)
     ev = D.GenerationEvaluator(pipe, D.Recogniser(bundle, subjects), ps, seed, s["steps"], cfg["guidance"],
                                cfg["clip_skip"])
     t0 = time.time()
     baseline = ev.baseline()
     log.info("%d images per trial, %.1fs; original: %s (chance %.3f)", len(ps), time.time() - t0,
-             {k: round(v, 3) for k, v in baseline.items() if k in ("forget_top1", "retain_id_top1", "objects_top1")},
-             subjects.chance_identity)
-    criterion = Criterion("forget_top1", subjects.chance_identity + s["forget_margin"])
+             {k: round(v, 3) for k, v in baseline.items() if k in ("forget_top1", *ev.spec.retain)}, chance)
+    criterion = Criterion("forget_top1", chance + s["forget_margin"])
     t0 = time.time()
     if given:
         check_edit(given, pipe.text_encoder, cfg["clip_skip"])
@@ -121,8 +132,8 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
     hashed = {k: inputs[k] for k in ("forget", "checkpoint") if inputs.get(k)}
     record = selection_record(out, criterion, layers, max_retain_drop=s["max_retain_drop"], rho_margin=s["rho_margin"])
     return {k: v.detach().cpu().contiguous() for k, v in delta.items()}, trials_table(out.trials), {
-        "concept": concept, "display_name": target, "edit": cfg["edit"], **record,
-        "criterion_meaning": f"target recognition in generated images <= chance {subjects.chance_identity:.3f} + "
+        "concept": concept, "display_name": target, "kind": kind, "edit": cfg["edit"], **record,
+        "criterion_meaning": f"target recognition in generated images <= chance {chance:.3f} + "
                              f"diffusion.search.forget_margin {s['forget_margin']:g}",
         "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer], carried into the pipeline's text encoder",
         "text_layers_run": n_run, "images_per_trial": len(ps), "sampling_steps": s["steps"],
@@ -132,16 +143,17 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
 
 
 def evaluate_generation(model: dict, device: torch.device, inputs: dict[str, str], concept: str, display_name: str,
-                        cfg: dict, log: logging.Logger = _log) -> tuple[dict, dict[str, torch.Tensor]]:
+                        cfg: dict, log: logging.Logger = _log, kind: str = "person"
+                        ) -> tuple[dict, dict[str, torch.Tensor]]:
     """Before/after generations of the target and retain prompts with the same noise, and their recognition
     (rule ``sd_evaluate``): ``metrics.json`` and the grids' images, ``{"{key}_{before|after}": images}``.
     ``inputs``: ``selection``, ``delta``, and the demo's ``info`` and ``unet``."""
     e, target = cfg["eval"], display_name
-    bundle, info, subjects, pipe = D.open_sd(model, cfg, target, inputs.get("info"), inputs.get("unet"), device)
+    bundle, info, subjects, pipe = D.open_sd(model, cfg, target, inputs.get("info"), inputs.get("unet"), device, kind)
     sel = json.loads(Path(inputs["selection"]).read_text())
     delta = load_tensor_dict(inputs["delta"], check_finite=True)
     rec = D.Recogniser(bundle, subjects)
-    ps = D.evaluation_prompts(subjects, target, e["target_images"], e["retain_images"], e["retain_images"])
+    ps = D.evaluation_prompts(subjects, target, e["target_images"], e["retain_images"], e["retain_images"], kind)
     noise = D.fixed_noise(pipe, len(ps), e["seed"])
     imgs, seconds, out = {}, {}, {}
     for tag in ("before", "after"):
@@ -151,31 +163,33 @@ def evaluate_generation(model: dict, device: torch.device, inputs: dict[str, str
         imgs[tag] = D.generate(pipe, ps.prompts, noise, cfg["steps"], cfg["guidance"], clip_skip=cfg["clip_skip"])
         seconds[tag] = round(time.time() - t0, 1)
     for tag in ("before", "after"):
-        out[tag] = m = D.recognition_metrics(ps, rec.predict(imgs[tag], ps.kinds), subjects)
-        log.info("%s: target %.3f, other identities %.3f, objects %.3f", tag, m["forget_top1"], m["retain_id_top1"],
-                 m["objects_top1"])
+        out[tag] = m = D.recognition_metrics(ps, rec.predict(imgs[tag], ps.tasks), subjects)
+        log.info("%s: target %.3f, %s", tag, m["forget_top1"], {k: round(m[k], 3) for k in D.retain_keys(m)})
     # grids: the first target images; one image per retain subject (its first), before and after
     grids = {f"{key}_{tag}": imgs[tag][idx] for key, idx in D.grid_indices(ps).items() for tag in ("before", "after")}
-    chance = subjects.chance_identity
+    chance = subjects.chance(kind)
     b, a = out["before"], out["after"]
+    retain_tasks = [(k, dict(zip(RETAIN_TOP1, KIND_TASKS.values()))[k]) for k in D.retain_keys(b)]
     per_retain = {s_: {"before": b["per_subject"][s_], "after": a["per_subject"][s_]} for s_ in ps.subjects
                   if s_ != target}
     return {
-        "concept": concept, "display_name": target, "layer": sel["layer"], "rho": sel["rho"],
+        "concept": concept, "display_name": target, "kind": kind, "layer": sel["layer"], "rho": sel["rho"],
         "edit": sel["edit"], "criterion_met_in_search": sel["criterion_met"],
-        "chance_identity": chance, "chance_object": subjects.chance_object,
+        "chance": chance, "chance_identity": subjects.chance_identity, "chance_object": subjects.chance_object,
+        "chance_per_task": b["chance"],
         "target_before": b["forget_top1"], "target_after": a["forget_top1"],
-        "identities_before": b["retain_id_top1"], "identities_after": a["retain_id_top1"],
-        "objects_before": b["objects_top1"], "objects_after": a["objects_top1"],
+        **{f"{task}_{tag}": out[tag][k] for k, task in retain_tasks for tag in ("before", "after")},
+        "retain_tasks": [task for _, task in retain_tasks],
         "checks": D.recognition_checks(b, a, chance),
         "per_subject": per_retain,
         "n_images": {"target": e["target_images"], "per_identity": e["retain_images"],
-                     "per_object": e["retain_images"], "total_per_pass": len(ps)},
-        "prompt_templates": {"person": list(D.PERSON_PROMPTS), "object": list(D.OBJECT_PROMPTS)},
+                     "per_object": e["retain_images"], "per_character": e["retain_images"],
+                     "per_style": e["retain_images"], "total_per_pass": len(ps)},
+        "prompt_templates": {k: list(D.prompt_templates(k, subjects.objects)) for k in D.KINDS if subjects.of(k)},
         "generation_seconds": seconds,
         "sampler": {"scheduler": type(pipe.scheduler).__name__, "steps": cfg["steps"], "guidance": cfg["guidance"],
                     "noise_seed": e["seed"], "dtype": cfg["dtype"], "resolution": D.sd_size(pipe)},
-        "identities": subjects.identities, "objects": subjects.objects, "diffusion_model": cfg["model"],
+        **subjects.record(), "diffusion_model": cfg["model"],
         "train": ({k: info.get(k) for k in ("train_seconds", "steps_done", "final_loss_ema", "parameters",
                                              "time_limited", "stopped_by_time_budget", "max_minutes")}
                   | {"steps": info["train"]["steps"]} if info else None),

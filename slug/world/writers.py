@@ -122,8 +122,7 @@ def write_world(spec: WorldSpec, out: Path) -> dict:
     characters, styles = make_characters(spec.n_characters), style_names(spec.n_styles)
     (out / "images").mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "identities.json", json.dumps([asdict(i) for i in identities], indent=1))
-    if characters:
-        atomic_write_text(out / "characters.json", json.dumps([asdict(c) for c in characters], indent=1))
+    atomic_write_text(out / "characters.json", json.dumps([asdict(c) for c in characters], indent=1))
 
     # 1. the web corpus + its LAION-style metadata parquet
     rows = []

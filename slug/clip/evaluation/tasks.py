@@ -60,13 +60,21 @@ def eval_tasks(es) -> list[Task]:
     return tasks
 
 
-def generation_tasks(identities: Sequence[str], objects: Sequence[str]) -> list[Task]:
-    """The tasks that classify generated images (Stable Diffusion): every subject has the same number of
-    prompts, and each task's rate is the mean of its subjects' rates."""
-    return [
+def generation_tasks(identities: Sequence[str], objects: Sequence[str], characters: Sequence[str] = (),
+                     styles: Sequence[str] = ()) -> list[Task]:
+    """The tasks that classify generated images (Stable Diffusion): identities and objects, then (where the
+    generator has them) characters, among every character *and* identity as in :func:`eval_tasks`, and
+    styles. Every subject has the same number of prompts, and each task's rate is the mean of its
+    subjects' rates."""
+    tasks = [
         Task("identities", "retain_id", list(identities), IDENTITY_TEMPLATES),
         Task("objects", "objects", list(objects), OBJECT_TEMPLATES),
     ]
+    if characters:
+        tasks.append(Task("characters", "characters", [*characters, *identities], CHARACTER_TEMPLATES))
+    if styles:
+        tasks.append(Task("styles", "styles", list(styles), STYLE_TEMPLATES))
+    return tasks
 
 
 def task(tasks: Sequence[Task], name: str) -> Task:
