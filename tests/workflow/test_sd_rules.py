@@ -23,6 +23,12 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     sel = json.loads((sd / "selection.json").read_text())
     assert m["layer"] == sel["layer"] and hf_clip.is_text_tower(sel["layer"]) and sel["layer"] != "text_projection"
     assert m["chance_identity"] == 1 / len(m["identities"]) and m["identities"][0] == "Elon Musk"
+    # the tiny cast has two styles (no characters): their task is scored, checked and shown beside the others
+    assert m["kind"] == "person" and m["chance"] == m["chance_identity"] and len(m["styles"]) == 2
+    assert m["retain_tasks"] == ["identities", "objects", "styles"] and "styles_within_10pt" in m["checks"]
+    assert m["prompt_templates"]["style"] == [f"a {o} in {{}} style" for o in m["objects"]]
+    info = json.loads((work / "results/models/tiny/sd/train.json").read_text())
+    assert info["styles"] == m["styles"] and info["characters"] == []
     # every rate is a share of generated images, and the means are those of the subjects' own rates
     n_t = m["n_images"]["target"]
     for tag in ("before", "after"):
@@ -37,7 +43,7 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     for g in ("target_before", "target_after", "retain_before", "retain_after"):
         assert (sd / f"{g}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (work / "results/elon_musk/report.html").read_text()
-    assert "Stable Diffusion: generation through the edited text encoder" in html
+    assert "Stable Diffusion: generation through the edited text encoder" in html and "styles (mean)" in html
     assert (work / "results/models/tiny/sd/unet/config.json").exists()
     # a search setting reruns the search and what follows it, never the UNet's training
     (work / "sd2.yaml").write_text("diffusion: {enabled: true, search: {forget_margin: 0.1}}\n")
