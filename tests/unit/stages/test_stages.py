@@ -144,11 +144,12 @@ def test_the_diffusion_stages_train_search_and_evaluate_an_edit_that_the_records
 
     inputs, model = setting
     cfg = copy.deepcopy(tiny_cfg["diffusion"])
-    unet, losses, info = train_unet(model, torch.device("cpu"), str(tiny_world / "identities.json"), cfg, [CONCEPT],
-                                    seed=0, threads=1)
+    world = {"identities": str(tiny_world / "identities.json"), "characters": str(tiny_world / "characters.json")}
+    unet, losses, info = train_unet(model, torch.device("cpu"), world, cfg, {"person": [CONCEPT]}, seed=0, threads=1)
     assert losses.step.iloc[-1] == cfg["train"]["steps"] - 1 and info["steps_done"] == cfg["train"]["steps"]
     assert info["final_loss_ema"] == losses.loss_ema.iloc[-1]
     assert CONCEPT in info["identities"] and info["parameters"] == sum(p.numel() for p in unet.parameters())
+    assert len(info["styles"]) == cfg["styles"] and sum(info["training_images"].values()) == cfg["train"]["images"]
     save_unet(unet, tmp_path / "unet")
     write_json(tmp_path / "train.json", info)
     sd_inputs = {**inputs, "unet": str(tmp_path / "unet"), "info": str(tmp_path / "train.json")}
@@ -168,5 +169,5 @@ def test_the_diffusion_stages_train_search_and_evaluate_an_edit_that_the_records
     assert grids["target_before"].shape == grids["target_after"].shape
     assert not torch.equal(grids["target_before"], grids["target_after"])  # the edit changed the target's images
     assert metrics["n_images"]["total_per_pass"] == 2 + cfg["eval"]["retain_images"] * (cfg["identities"] - 1
-                                                                                        + cfg["objects"])
+                                                                                        + cfg["objects"] + cfg["styles"])
     assert read_json(tmp_path / "selection.json")["layer"] == metrics["layer"]
