@@ -21,6 +21,8 @@ KIND_TASKS = {"person": "identities", "object": "objects", "character": "charact
 #: Each task's retain top-1 key and how the pages name it.
 RETAIN_TOP1 = {"retain_id_top1": "retain identities", "objects_top1": "objects", "characters_top1": "characters",
                "styles_top1": "styles"}
+#: Each retain top-1 key's task (``retain_id_top1`` -> ``identities``, ...).
+RETAIN_TASK = dict(zip(RETAIN_TOP1, KIND_TASKS.values()))
 RESERVED_IDS = ("models", "logs", "benchmarks", "joint", "comparison", "summary")  # results/' own folders and files
 # The concept wildcard's constraint (Snakemake): snake_case, and not a reserved name as a whole path segment
 CONCEPT_WILDCARD = rf"(?!(?:{'|'.join(RESERVED_IDS)})(?:/|$))[a-z0-9_]+"

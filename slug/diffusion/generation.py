@@ -202,13 +202,12 @@ def recognition_checks(before: dict, after: dict, chance: float) -> dict[str, bo
     """The generation targets, from ``recognition_metrics`` before and after the edit: the target was
     recognised above chance + 5 pt before and is within 5 pt of chance after (``chance``: its task's); every
     other task's recognition rate (identities, objects, characters, styles) moved by at most 10 pt."""
-    from slug.concepts import KIND_TASKS, RETAIN_TOP1
+    from slug.concepts import RETAIN_TASK
 
-    names = dict(zip(RETAIN_TOP1, KIND_TASKS.values()))  # retain key -> task name
     checks = {
         "target_before_above_chance": before["forget_top1"] > chance + 0.05,
         "target_after_within_5pt_of_chance": after["forget_top1"] <= chance + 0.05,
     }
     for k in retain_keys(before):
-        checks[f"{names[k]}_within_10pt"] = abs(after[k] - before[k]) <= 0.10
+        checks[f"{RETAIN_TASK[k]}_within_10pt"] = abs(after[k] - before[k]) <= 0.10
     return checks

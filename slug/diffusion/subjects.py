@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from slug.concepts import KINDS  # the kinds a generator's subjects come in
+
 log = logging.getLogger("slug")
 
-#: The kinds a generator's subjects come in, with the config key that lists (or counts) them.
-KINDS: tuple[str, ...] = ("person", "object", "character", "style")
+#: Each kind's config key that lists (or counts) its subjects.
 SETTING = {"person": "identities", "object": "objects", "character": "characters", "style": "styles"}
 
 

@@ -4,6 +4,7 @@ before/after generations with their recognition."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 import logging
 import os
 import shutil
@@ -20,7 +21,7 @@ from slug.clip.hf import (apply_text_edit, check_edit, check_same_text_tower, cl
 from slug.io import load_tensor_dict, sha256
 from slug.clip.models import load_model
 from slug.core.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
-from slug.concepts import KIND_TASKS, RETAIN_TOP1
+from slug.concepts import RETAIN_TASK
 from slug.workflow import versions
 from slug.world import Character, Identity
 
@@ -73,7 +74,7 @@ def train_unet(model: dict, device: torch.device, world_files: dict[str, str], c
     log.info("trained %d steps in %.1fs, final loss (EMA) %.4f", logs[-1]["step"] + 1, seconds, logs[-1]["loss_ema"])
     return unet, pd.DataFrame(logs), {
         **subjects.record(), "resolution": cfg["resolution"], "train": tr,
-        "training_images": {label: labels.count(label) for label in dict.fromkeys(labels)},
+        "training_images": dict(Counter(labels)),
         "steps_done": logs[-1]["step"] + 1, **budget.record(),
         "final_loss_ema": logs[-1]["loss_ema"], "train_seconds": round(seconds, 1), "threads": threads,
         "parameters": n_params, "text_encoder": model, "context_length": ctx, "seed": seed, "versions": versions(),
@@ -169,7 +170,7 @@ def evaluate_generation(model: dict, device: torch.device, inputs: dict[str, str
     grids = {f"{key}_{tag}": imgs[tag][idx] for key, idx in D.grid_indices(ps).items() for tag in ("before", "after")}
     chance = subjects.chance(kind)
     b, a = out["before"], out["after"]
-    retain_tasks = [(k, dict(zip(RETAIN_TOP1, KIND_TASKS.values()))[k]) for k in D.retain_keys(b)]
+    retain_tasks = [(k, RETAIN_TASK[k]) for k in D.retain_keys(b)]
     per_retain = {s_: {"before": b["per_subject"][s_], "after": a["per_subject"][s_]} for s_ in ps.subjects
                   if s_ != target}
     return {
