@@ -20,6 +20,7 @@ rule baseline:
         checkpoint=model_checkpoint(),
     output:
         checkpoint="results/{concept}/baselines/{method}/checkpoint.pt",
+        model="results/{concept}/baselines/{method}/model.safetensors",
         trace="results/{concept}/baselines/{method}/trace.tsv",
         run="results/{concept}/baselines/{method}/run.json",
     log:

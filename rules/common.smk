@@ -151,5 +151,6 @@ def sd_report_inputs(wildcards):
         return {}
     return {
         "sd_metrics": f"results/{wildcards.concept}/sd/sd_metrics.json",
+        "sd_card": f"results/{wildcards.concept}/sd/unlearned/README.md",
         **{f"sd_{g}": f"results/{wildcards.concept}/sd/{g}.png" for g in SD_GRIDS},
     }

@@ -20,6 +20,9 @@ SD_PARAMS = {
     "device": config["device"],
 }
 SD_GRIDS = ("target_before", "target_after", "retain_before", "retain_after")
+# The base pipeline a user loads the unlearned text encoder into: the demo's, exported by sd_base_pipeline;
+# a real one is the local diffusers folder.
+SD_BASE_PIPELINE = f"results/models/{MODEL}/sd/pipeline" if SD_DEMO else SD["pipeline_dir"]
 if SD_DEMO:
 
     rule sd_train:
@@ -54,6 +57,30 @@ if SD_DEMO:
             concepts=sd_train_concepts(),
         script:
             f"{SCRIPTS}/sd_train.py"
+
+    rule sd_base_pipeline:
+        # the demo's original pipeline as a diffusers folder: StableDiffusionPipeline.from_pretrained loads it
+        input:
+            unet=SD_MODEL_INPUTS["unet"],
+            checkpoint=model_checkpoint(),
+        output:
+            directory(SD_BASE_PIPELINE),
+        log:
+            f"results/logs/sd/{MODEL}/sd_base_pipeline.log",
+        benchmark:
+            f"results/benchmarks/sd/{MODEL}/sd_base_pipeline.tsv"
+        conda:
+            CONDA_ENV
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        params:
+            # only what the export reads, so a search or evaluation setting does not rewrite the base
+            model=model_params(),
+            diffusion={k: SD[k] for k in ("model", "dtype")},
+            seed=config["seed"],
+        script:
+            f"{SCRIPTS}/sd_base_pipeline.py"
 
 else:
 
@@ -159,3 +186,36 @@ rule sd_evaluate:
         concept=concept_info,
     script:
         f"{SCRIPTS}/sd_evaluate.py"
+
+
+rule sd_export:
+    # What a diffusers user loads: the unlearned text encoder (config.json + model.safetensors) for
+    # StableDiffusionPipeline.from_pretrained(base, text_encoder=CLIPTextModel.from_pretrained(...)), the
+    # edit as a delta file in the encoder's names, and the model card.
+    input:
+        unet=[SD_MODEL_INPUTS["unet"]] if SD_DEMO else [],
+        base=SD_BASE_PIPELINE if SD_DEMO else SD_MODEL_INPUTS["pipeline"],
+        selection=rules.sd_search.output.selection,
+        delta=rules.sd_search.output.delta,
+        metrics=rules.sd_evaluate.output.metrics,
+        checkpoint=model_checkpoint(),
+    output:
+        text_encoder=directory("results/{concept}/sd/unlearned/text_encoder"),
+        delta="results/{concept}/sd/unlearned/delta.safetensors",
+        card="results/{concept}/sd/unlearned/README.md",
+    log:
+        "results/logs/{concept}/sd_export.log",
+    benchmark:
+        "results/benchmarks/{concept}/sd_export.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        **SD_PARAMS,
+        base_pipeline=lambda wc, input: input.base if SD_DEMO else os.path.dirname(input.base),
+        report=lambda wc: f"results/{wc.concept}/report.html",
+        demo=SD_DEMO,
+    script:
+        f"{SCRIPTS}/sd_export.py"

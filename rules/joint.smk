@@ -20,6 +20,8 @@ rule joint_unlearn_and_evaluate:
     output:
         delta="results/joint/{joint_set}/delta.pt",
         checkpoint="results/joint/{joint_set}/checkpoint.pt",
+        delta_safetensors="results/joint/{joint_set}/delta.safetensors",
+        model_safetensors="results/joint/{joint_set}/model.safetensors",
         metrics="results/joint/{joint_set}/metrics.json",
         cosine="results/joint/{joint_set}/cosine_matrix.png",
         report=report(

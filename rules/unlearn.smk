@@ -1,4 +1,5 @@
-# The unlearned model: the single-layer delta (small) and a full checkpoint open_clip loads.
+# The unlearned model: the single-layer delta (small) and a full checkpoint open_clip loads, each also as
+# safetensors, and its model card.
 
 
 rule unlearn:
@@ -9,6 +10,8 @@ rule unlearn:
     output:
         delta="results/{concept}/unlearned/delta.pt",
         checkpoint="results/{concept}/unlearned/checkpoint.pt",
+        delta_safetensors="results/{concept}/unlearned/delta.safetensors",
+        model_safetensors="results/{concept}/unlearned/model.safetensors",
         manifest="results/{concept}/unlearned/manifest.json",
     log:
         "results/logs/{concept}/unlearn.log",

@@ -35,6 +35,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; it replaces ``path`` only if the block succeeds
+    (a folder output, e.g. a ``save_pretrained``, appears complete or not at all)."""
+    import shutil
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -75,17 +94,27 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
-def load_tensor_dict(path: str | Path, check_finite: bool = False) -> dict[str, torch.Tensor]:
-    """Load a ``.pt`` dict of tensors with ``weights_only=True`` (a pickle payload is refused, never run)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+def _torch_load(path: Path) -> Any:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError (and others) for unsafe or corrupt files
         raise ValueError(f"{path}: refused to load: not a plain tensor file readable with weights_only=True "
                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). Re-create it with this pipeline; "
                          "never load .pt files from untrusted sources with weights_only=False") from None
+
+
+def load_tensor_dict(path: str | Path, check_finite: bool = False) -> dict[str, torch.Tensor]:
+    """Load a dict of tensors: ``.pt`` with ``weights_only=True`` (a pickle payload is refused, never run),
+    ``.safetensors`` as it is (tensors only, by design)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        from slug.export.formats import read_safetensors
+
+        obj = read_safetensors(path)[0]
+    else:
+        obj = _torch_load(path)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -1,6 +1,7 @@
 """Run one comparison method (FT, GA, GAFT, SalUn, SSD) on one concept (rule `baseline`)."""
 from slug.io import write_json, write_tsv
 from slug.clip.models import pick_device, save_state_dict
+from slug.export.clip import write_clip_model
 from slug.stages.baselines import run_method
 from slug.workflow import as_list, setup
 
@@ -12,4 +13,7 @@ model, trace, run = run_method(snakemake.wildcards.method, p.model, pick_device(
                                log, p.concept["kind"])
 write_tsv(snakemake.output.trace, trace)
 save_state_dict(model, snakemake.output.checkpoint)
+write_clip_model(snakemake.output.model, model.state_dict(), {
+    "concept": snakemake.wildcards.concept, "kind": p.concept["kind"], "method": snakemake.wildcards.method,
+    "base_arch": p.model["arch"], "base_pretrained": str(p.model["pretrained"])})
 write_json(snakemake.output.run, run)

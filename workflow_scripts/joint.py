@@ -3,7 +3,7 @@ from slug.io import atomic_torch_save, atomic_write_text, write_json
 from slug.core.joint import joint_page
 from slug.clip.models import pick_device, save_state_dict
 from slug.report.plots import cosine_plot
-from slug.stages.joint import unlearn_jointly
+from slug.stages.joint import export_joint, unlearn_jointly
 from slug.workflow import setup
 
 p = snakemake.params
@@ -14,6 +14,7 @@ res = unlearn_jointly(p.model, pick_device(p.device), snakemake.wildcards.joint_
                       p.dirs, log, p.kinds)
 save_state_dict(res.model, out.checkpoint)
 atomic_torch_save(res.delta, out.delta)
+export_joint(res, p.model, snakemake.wildcards.joint_set, p.concepts, p.kinds, dict(out.items()))
 cosine_plot(res.cosine["before"], res.cosine["joint"], res.metrics["cosine_names"], out.cosine)
 write_json(out.metrics, res.metrics)
 atomic_write_text(out.report, joint_page(snakemake.wildcards.joint_set, p.concepts, p.names, res.layers,

@@ -109,3 +109,50 @@ def evaluate_concept(model: dict, device: torch.device, unlearned: str, forget_t
     log.info("95%% intervals of the changes: %s",
              {k: [round(100 * x, 2) for x in v["ci"]] for k, v in out["change_ci"].items()})
     return out, mats
+
+
+def unlearn(model: dict, selection: dict, forget: str, outputs: dict[str, str], log: logging.Logger = _log) -> dict:
+    """The unlearned model (rule ``unlearn``): the single-layer delta and the full model, each as ``.pt`` and
+    as safetensors (the delta's header names the base, the layer, lambda, rho and the base's checksums), and
+    ``manifest.json`` with the checksums and the Python that loads the model. Returns the manifest."""
+    from slug.clip.models import load_weights, save_state_dict, source_preprocess
+    from slug.config import bundled_arch_config
+    from slug.core.unlearn import apply_deltas, single_layer_delta
+    from slug.export.clip import write_clip_delta, write_clip_model
+    from slug.export.formats import tensors_sha256
+    from slug.io import atomic_torch_save, write_json
+
+    state = load_weights(model["arch"], model["pretrained"])
+    layer = selection["layer"]
+    g = load_tensor_dict(forget, check_finite=True)[layer]
+    delta = {layer: single_layer_delta(state[layer], g, selection["lambda"])}
+    log.info("layer %s, lambda %.6g, rho %.4g, |delta|/|theta| = %.4g", layer, selection["lambda"], selection["rho"],
+             float(delta[layer].norm() / state[layer].norm()))
+    unlearned = apply_deltas(state, delta)
+    base_model = {k: model[k] for k in ("arch", "pretrained") if k in model}
+    meta = write_clip_delta(outputs["delta_safetensors"], delta, state, base_model, selection)
+    atomic_torch_save(delta, outputs["delta"])
+    save_state_dict(unlearned, outputs["checkpoint"])
+    write_clip_model(outputs["model_safetensors"], unlearned, {
+        "concept": str(selection.get("concept")), "kind": str(selection.get("kind", "person")), "method": "SLUG",
+        "layer": layer, "base_arch": model["arch"], "base_pretrained": str(model.get("pretrained")),
+        "base_sha256": meta["base_sha256"]})
+    # Python that loads the unlearned model with open_clip, run from the workflow's directory
+    load = "import open_clip; "
+    if bundled_arch_config(model["arch"]) is not None:  # an architecture of slug/model_configs: register it first
+        load += "from slug.clip.models import register_configs; register_configs(); "
+    preprocess = source_preprocess(model.get("source")) or {}  # the tag's, as every job applies it
+    kwargs = "".join(f", image_{k}={v!r}" for k, v in preprocess.items())
+    load += (f"model, _, preprocess = open_clip.create_model_and_transforms({model['arch']!r}, "
+             f"pretrained={str(outputs['checkpoint'])!r}{kwargs})")
+    manifest = {
+        "base_model": model, "layer": layer, "lambda": selection["lambda"], "rho": selection["rho"],
+        "base_sha256": meta["base_sha256"], "base_layer_sha256": meta["base_edited_sha256"],
+        "unlearned_sha256": tensors_sha256(unlearned),
+        "delta_sha256": sha256(outputs["delta"]), "checkpoint_sha256": sha256(outputs["checkpoint"]),
+        "delta_safetensors_sha256": sha256(outputs["delta_safetensors"]),
+        "model_safetensors_sha256": sha256(outputs["model_safetensors"]),
+        "load": load,
+    }
+    write_json(outputs["manifest"], manifest)
+    return manifest

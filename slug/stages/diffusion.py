@@ -196,3 +196,51 @@ def evaluate_generation(model: dict, device: torch.device, inputs: dict[str, str
                   | {"steps": info["train"]["steps"]} if info else None),
         "versions": versions(),
     }, grids
+
+
+def export_base_pipeline(model: dict, device: torch.device, inputs: dict[str, str], cfg: dict, out_dir: str | Path,
+                         log: logging.Logger = _log) -> None:
+    """The demo's original pipeline (its UNet, the demo CLIP's text tower, tokenizer, DDIM scheduler) as a
+    diffusers folder (rule ``sd_base_pipeline``): the base ``StableDiffusionPipeline.from_pretrained`` loads,
+    as a user loads a real pipeline."""
+    from slug.export.diffusion import export_pipeline
+
+    bundle = load_model(model, device)
+    pipe = D.load_pipeline(cfg, bundle, inputs["unet"], "cpu")
+    export_pipeline(pipe, out_dir)
+    log.info("wrote the demo's base pipeline to %s", out_dir)
+
+
+def base_text_encoder(model: dict, cfg: dict, unet_dir: str | None):
+    """The text encoder of the pipeline the SD rules edit, on the CPU: the demo CLIP's converted text tower,
+    or a real pipeline's ``text_encoder/`` folder."""
+    if cfg["model"] == "train":
+        return convert_text_tower(load_model(model, "cpu").model)
+    from transformers import CLIPTextModel
+
+    D.check_pipeline_dir(cfg["pipeline_dir"], cfg["model"])
+    return CLIPTextModel.from_pretrained(Path(cfg["pipeline_dir"]) / "text_encoder", local_files_only=True).eval()
+
+
+def export_unlearned(model: dict, inputs: dict[str, str], cfg: dict, concept: str, base_pipeline: str,
+                     outputs: dict[str, str], report: str, demo: bool, log: logging.Logger = _log) -> dict:
+    """The SD result people load (rule ``sd_export``): the unlearned text encoder as a Hugging Face folder,
+    the edit as a delta file in the encoder's names (with the base's checksum) and the model card.
+    ``inputs``: ``selection``, ``delta``, ``metrics`` and the demo's ``unet``. Returns the delta's metadata."""
+    from slug.export.card import sd_card, write_card
+    from slug.export.diffusion import export_text_encoder, text_encoder_delta
+
+    sel = json.loads(Path(inputs["selection"]).read_text())
+    metrics = json.loads(Path(inputs["metrics"]).read_text())
+    edit = load_tensor_dict(inputs["delta"], check_finite=True)
+    enc = base_text_encoder(model, cfg, inputs.get("unet"))
+    base_model = {"pipeline": base_pipeline, "diffusion_model": cfg["model"], "clip": model["arch"]}
+    meta = text_encoder_delta(enc, edit, outputs["delta"], sel, base_model, cfg["clip_skip"])
+    sums = export_text_encoder(enc, edit, outputs["text_encoder"], cfg["clip_skip"])
+    log.info("text encoder with %s edited (%s): %s", sel["layer"], meta["base_edited_tensors"], outputs["text_encoder"])
+    files = {"delta.safetensors": sha256(outputs["delta"]),
+             "text_encoder/model.safetensors": sha256(Path(outputs["text_encoder"]) / "model.safetensors"),
+             "text_encoder/config.json": sha256(Path(outputs["text_encoder"]) / "config.json")}
+    write_card(outputs["card"], sd_card(concept, metrics, sel, base_pipeline, meta | {"edited_sha256": sums["edited"]},
+                                        files, report, demo))
+    return meta

@@ -96,3 +96,21 @@ def unlearn_jointly(model: dict, device: torch.device, set_name: str, concepts: 
         "cosine_joint": mats["joint"].round(5).tolist(),
     }
     return JointResult(net, joint, layers, mats, table, interference, metrics)
+
+
+def export_joint(res: JointResult, model: dict, set_name: str, concepts: list[str], kinds: dict[str, str],
+                 outputs: dict[str, str]) -> dict:
+    """The joint result as safetensors: the joint delta (its header names the base, the concepts and each one's
+    layer, with the base's checksums) and the full model. Returns the delta's metadata."""
+    from slug.clip.models import load_weights
+    from slug.export.clip import write_clip_delta, write_clip_model
+
+    about = {"concept": set_name, "kind": ",".join(sorted(set(kinds.values()))),
+             "layer": ",".join(sorted(set(res.layers.values())))}
+    base_model = {k: model[k] for k in ("arch", "pretrained")}
+    meta = write_clip_delta(outputs["delta_safetensors"], res.delta, load_weights(model["arch"], model["pretrained"]),
+                            base_model, about, concepts=list(concepts), layers=res.layers)
+    write_clip_model(outputs["model_safetensors"], res.model.state_dict(),
+                     {**about, "method": "SLUG (joint)", "base_arch": model["arch"],
+                      "base_pretrained": str(model["pretrained"]), "base_sha256": meta["base_sha256"]})
+    return meta

@@ -76,6 +76,14 @@ def test_joint_unlearning_of_two_concepts_meets_the_criterion_for_both(batch_run
     # in test_baselines.py checks the scales themselves)
     scaled = {c for c, s in inter["scales"].items() if s > 1}
     assert {c for c, ok in inter["criterion_met_by_sum"].items() if not ok} <= scaled
+    # the joint model and delta as safetensors too (the delta's header names both concepts' layers)
+    from slug.export.formats import read_delta, tensors_sha256
+    from slug.io import load_tensor_dict
+
+    assert tensors_sha256(load_tensor_dict(work / "results/joint/pair/model.safetensors")) == tensors_sha256(
+        load_tensor_dict(work / "results/joint/pair/checkpoint.pt"))
+    _, meta = read_delta(work / "results/joint/pair/delta.safetensors")
+    assert meta["concepts"] == ["elon_musk", "jeff_bezos"] and set(meta["layers"]) == {"elon_musk", "jeff_bezos"}
     html = (work / "results/joint/pair/report.html").read_text()
     assert "Joint unlearning: pair" in html and "data:image/png;base64," in html
 
@@ -94,6 +102,12 @@ def test_baselines_comparison_has_every_method_and_the_same_metrics(batch_run):
         assert {"epoch", "forget_top1", "forget_top5", "retain_id_top1", "objects_top1", "unlearn_s",
                 "grad_steps"} <= set(trace.columns)
         assert trace.epoch.iloc[0] == 0 and trace.grad_steps.is_monotonic_increasing
+        from slug.export.formats import tensors_sha256
+        from slug.io import load_tensor_dict
+
+        base = work / f"results/elon_musk/baselines/{method}"
+        assert tensors_sha256(load_tensor_dict(base / "model.safetensors")) == tensors_sha256(
+            load_tensor_dict(base / "checkpoint.pt"))
     avg = pd.read_csv(work / "results/comparison.tsv", sep="\t")
     assert set(avg.method) == {"original", "slug", "ga", "ssd"}
     assert "data:image/png;base64," in (work / "results/comparison.html").read_text()

@@ -45,11 +45,52 @@ def test_sd_rules_build_metrics_grids_and_the_report_section(run, tmp_path):
     html = (work / "results/elon_musk/report.html").read_text()
     assert "Stable Diffusion: generation through the edited text encoder" in html and "styles (mean)" in html
     assert (work / "results/models/tiny/sd/unet/config.json").exists()
-    # a search setting reruns the search and what follows it, never the UNet's training
+    # the export, loaded the way a diffusers user loads it, draws the evaluated "after" images bit for bit
+    _user_pipeline_reproduces_the_evaluated_grid(work, m)
+    card = (sd / "unlearned/README.md").read_text()
+    assert "library_name: diffusers" in card and "CLIPTextModel.from_pretrained" in card
+        # a search setting reruns the search and what follows it, never the UNet's training
     (work / "sd2.yaml").write_text("diffusion: {enabled: true, search: {forget_margin: 0.1}}\n")
     dry = smk(work, "-n", "results/elon_musk/report.html", "--configfile", str(work / "config.yaml"), str(work / "sd2.yaml"))
     rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
-    assert rules == {"sd_search", "sd_evaluate", "report"}, dry.stdout
+    assert rules == {"sd_search", "sd_evaluate", "sd_export", "report"}, dry.stdout
+
+
+def _user_pipeline_reproduces_the_evaluated_grid(work, m):
+    import numpy as np
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from PIL import Image
+    from transformers import CLIPTextModel
+
+    from slug import diffusion as D
+    from slug.diffusion.subjects import Subjects
+
+    te = CLIPTextModel.from_pretrained(work / "results/elon_musk/sd/unlearned/text_encoder")
+    pipe = StableDiffusionPipeline.from_pretrained(work / "results/models/tiny/sd/pipeline", text_encoder=te,
+                                                   safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    e = yaml_config(work)["diffusion"]
+    subjects = Subjects.from_record(json.loads((work / "results/models/tiny/sd/train.json").read_text()))
+    ps = D.evaluation_prompts(subjects, "Elon Musk", m["n_images"]["target"], m["n_images"]["per_identity"],
+                              m["n_images"]["per_object"], "person")
+    noise = D.fixed_noise(pipe, len(ps), m["sampler"]["noise_seed"])
+    with torch.no_grad():
+        imgs = D.generate(pipe, ps.prompts, noise, m["sampler"]["steps"], m["sampler"]["guidance"],
+                          clip_skip=e.get("clip_skip"))
+    out = work / "again.png"
+    D.save_grid_png(imgs[D.grid_indices(ps)["target"]], out)
+    a = np.asarray(Image.open(out))
+    b = np.asarray(Image.open(work / "results/elon_musk/sd/target_after.png"))
+    assert a.shape == b.shape and (a == b).all()
+
+
+def yaml_config(work):
+    import yaml
+
+    from slug.config import validate_config
+
+    return validate_config(yaml.safe_load((work / "config.yaml").read_text()))
 
 
 @pytest.mark.slow

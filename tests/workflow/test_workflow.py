@@ -80,6 +80,32 @@ def test_unlearned_checkpoint_and_delta(run):
              "assert sorted(ref) == sorted(sd) and all(torch.equal(ref[k], sd[k]) for k in ref); print('same')")
     out = subprocess.run([sys.executable, "-c", manifest["load"] + check], cwd=run, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "same", out.stderr[-2000:]
+    # the same model and delta as safetensors, the delta's header naming its base; the model card beside them
+    from slug.export.formats import read_delta, tensors_sha256
+
+    st = load_tensor_dict(run / "results/elon_musk/unlearned/model.safetensors")
+    assert tensors_sha256(st) == tensors_sha256(new) == manifest["unlearned_sha256"]
+    d_st, meta = read_delta(run / "results/elon_musk/unlearned/delta.safetensors")
+    assert torch.equal(d_st[sel["layer"]], delta[sel["layer"]]) and meta["layer"] == sel["layer"]
+    assert meta["rho"] == sel["rho"] and meta["base_sha256"] == tensors_sha256(base) == manifest["base_sha256"]
+    card = (run / "results/elon_musk/unlearned/README.md").read_text()
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["slug"]["layer"] == sel["layer"] and header["slug"]["base_sha256"] == manifest["base_sha256"]
+    met = json.loads((run / "results/elon_musk/metrics.json").read_text())
+    lo, hi = met["change_ci"]["retain_id_top1"]["ci"]
+    assert f"({100 * lo:+.1f} to {100 * hi:+.1f})" in card and "model.safetensors" in card
+    # the command line: the delta applies to the workflow's base and reproduces the checkpoint; list shows the concept
+    slug = [sys.executable, "-m", "slug.cli"]
+    out = subprocess.run([*slug, "apply", "results/elon_musk/unlearned/delta.safetensors", "--out", "again.pt"],
+                         cwd=run, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    again = load_tensor_dict(run / "again.pt")
+    assert tensors_sha256(again) == manifest["unlearned_sha256"]
+    (run / "again.pt").unlink()
+    out = subprocess.run([*slug, "list", "--tsv"], cwd=run, capture_output=True, text=True)
+    rows = {r.split("\t")[0]: r.split("\t") for r in out.stdout.splitlines()}
+    head = rows["concept"]
+    assert rows["elon_musk"][head.index("status")] == "reported" and rows["elon_musk"][head.index("card")] == "yes"
 
 
 def test_report_is_self_contained(run):
@@ -114,7 +140,7 @@ def test_changing_a_search_parameter_reruns_only_the_search_and_what_follows(run
     alt = run / "alt.yaml"
     alt.write_text(yaml.safe_dump(cfg))
     jobs = jobs_of(smk(run, "-n", "results/elon_musk/report.html", "--configfile", str(alt)).stdout)
-    assert set(jobs) == {"search_step", "unlearn", "evaluate", "report"}
+    assert set(jobs) == {"search_step", "unlearn", "evaluate", "model_card", "report"}
 
 
 def test_download_worker_settings_do_not_redownload_the_shards(run):

@@ -1,0 +1,55 @@
+"""Stable Diffusion results in the formats diffusers and transformers users load with one line.
+
+- :func:`export_text_encoder`: the unlearned text encoder as a Hugging Face folder (``config.json`` +
+  ``model.safetensors``) for ``CLIPTextModel.from_pretrained``, which goes into
+  ``StableDiffusionPipeline.from_pretrained(base, text_encoder=...)``;
+- :func:`export_pipeline`: a whole pipeline as a diffusers folder (the demo's base pipeline, so that
+  the demo's results load exactly as a real pipeline's do);
+- :func:`text_encoder_delta`: the edit as a delta file in the text encoder's own names, with the checksum
+  of the base tensors it was computed on.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from slug.clip.hf import apply_text_edit, check_edit
+from slug.export.formats import delta_metadata, tensors_sha256, write_delta
+from slug.io import atomic_dir
+
+
+def export_text_encoder(text_encoder, edit: Mapping[str, torch.Tensor], out_dir: str | Path,
+                        clip_skip: int | None = None) -> dict[str, str]:
+    """Write ``text_encoder`` with the open_clip-named ``edit`` added as a Hugging Face folder (the encoder
+    passed in is not changed). Returns the edited tensors' checksums: ``{"base": ..., "edited": ...}``."""
+    enc = copy.deepcopy(text_encoder).to("cpu")
+    hf = check_edit(dict(edit), enc, clip_skip)
+    params = dict(enc.named_parameters())
+    base_sha = tensors_sha256(params, list(hf))
+    apply_text_edit(enc, dict(edit), clip_skip)
+    with atomic_dir(out_dir) as tmp:
+        enc.save_pretrained(tmp, safe_serialization=True)
+    return {"base": base_sha, "edited": tensors_sha256(dict(enc.named_parameters()), list(hf))}
+
+
+def export_pipeline(pipe, out_dir: str | Path) -> None:
+    """A ``StableDiffusionPipeline`` as a diffusers folder (safetensors weights), complete or absent."""
+    with atomic_dir(out_dir) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+
+
+def text_encoder_delta(text_encoder, edit: Mapping[str, torch.Tensor], path: str | Path, selection: Mapping[str, Any],
+                       base_model: Mapping[str, Any], clip_skip: int | None = None) -> dict[str, Any]:
+    """Write the edit as a ``diffusers-text-encoder`` delta file: the text encoder's own tensor names (q, k
+    and v split as ``CLIPTextModel`` stores them), the base's checksum of those tensors, and the open_clip
+    layer it came from. Returns the metadata."""
+    hf = check_edit(dict(edit), text_encoder, clip_skip)
+    params = {k: v.detach() for k, v in text_encoder.named_parameters()}
+    meta = delta_metadata("diffusers-text-encoder", hf, params, base_model, selection,
+                          open_clip_layers=list(edit), clip_skip=clip_skip)
+    write_delta(path, hf, meta)
+    return meta
