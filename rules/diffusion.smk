@@ -198,6 +198,7 @@ rule sd_export:
         selection=rules.sd_search.output.selection,
         delta=rules.sd_search.output.delta,
         metrics=rules.sd_evaluate.output.metrics,
+        forget_stats=rules.curate_forget_set.output.stats,
         checkpoint=model_checkpoint(),
     output:
         text_encoder=directory("results/{concept}/sd/unlearned/text_encoder"),

@@ -73,7 +73,10 @@ def _load_base(meta: dict[str, Any], base: str | None):
         if not where:
             raise Refused("the delta does not name its base pipeline: pass --base (a diffusers pipeline folder)")
         te = _text_encoder_dir(Path(where))
-        enc = CLIPTextModel.from_pretrained(te, local_files_only=True).eval()
+        import torch
+
+        dtype = getattr(torch, str(meta.get("dtype", "float32")))  # the dtype the edit was evaluated in
+        enc = CLIPTextModel.from_pretrained(te, local_files_only=True, torch_dtype=dtype).eval()
         params = _hf_params(enc)
         named = {n: params[_hf_name(params, n)].detach() for n in meta["base_edited_tensors"]
                  if _hf_name(params, n) in params}
@@ -92,9 +95,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from slug.export.formats import check_base, read_delta
 
     delta, meta = read_delta(args.delta)
+    out = Path(args.out)
+    text_encoder = meta["family"] == "diffusers-text-encoder"
+    if text_encoder and out.suffix in (".safetensors", ".pt", ".pth", ".bin"):
+        raise Refused(f"--out {out}: a text encoder is written as a Hugging Face folder (config.json + "
+                      "model.safetensors): name a folder")
+    if out.exists() and not args.force:
+        raise Refused(f"--out {out} exists: pass another path, or --force to replace it")
+    if out.is_dir() and not (out / "config.json").is_file():
+        raise Refused(f"--out {out} is a folder that does not hold a model (no config.json): it is never replaced; "
+                      "pass another path")
+    if out.is_dir() and not text_encoder:
+        raise Refused(f"--out {out} is a folder: an open_clip model is one .safetensors or .pt file")
     kind, obj, named, where = _load_base(meta, args.base)
     check_base(meta, named, where=f"base {where}")
-    out = Path(args.out)
     if kind == "open_clip":
         from slug.clip.models import save_state_dict
         from slug.core.unlearn import apply_deltas
@@ -102,10 +116,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         new = apply_deltas(obj, delta)
         if out.suffix == ".safetensors":
-            write_clip_model(out, new, {"concept": str(meta.get("concept")), "kind": str(meta.get("kind")),
-                                        "method": "SLUG", "layer": str(meta.get("layer")),
-                                        "base_arch": meta["base_model"]["arch"], "base_pretrained": str(where),
-                                        "base_sha256": str(meta.get("base_sha256"))})
+            write_clip_model(out, new, {k: meta.get(k) for k in ("concept", "display_name", "kind", "method", "layer",
+                                                                 "lambda", "rho", "base_sha256")}
+                             | {"base_arch": meta["base_model"]["arch"], "base_pretrained": str(where)})
         elif out.suffix in (".pt", ".pth"):
             save_state_dict(new, out)
         else:
@@ -118,8 +131,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
             for n, d in delta.items():
                 p = params[_hf_name(params, n)]
                 p.add_(d.to(p.dtype))
+        from slug.export.diffusion import PROVENANCE
+        from slug.export.formats import tensors_sha256
+
         with atomic_dir(out) as tmp:
             obj.save_pretrained(tmp, safe_serialization=True)
+            record = {"format": "slug-model", "library": "transformers",
+                      **{k: meta.get(k) for k in ("concept", "display_name", "kind", "method", "layer", "lambda", "rho",
+                                                  "base_edited_tensors", "base_edited_sha256", "dtype")},
+                      "base_model": {"text_encoder": where}, "model_sha256": tensors_sha256(dict(obj.state_dict()))}
+            (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     print(f"applied {meta.get('display_name') or meta.get('concept')} ({meta.get('kind')}) delta on "
           f"{', '.join(delta)} to {where}: wrote {out}")
     return 0
@@ -130,11 +151,21 @@ def _describe_tensors(tensors: dict) -> list[str]:
             for k, v in sorted(tensors.items())]
 
 
+def _base_for(meta: dict[str, Any], base: str | None) -> tuple[bool, str | None]:
+    """Whether to check this delta against a base, and which: ``""`` = the base it records; an explicit base
+    applies to deltas of its family (a folder: a text encoder's; a file or a tag: open_clip's)."""
+    if base is None:
+        return False, None
+    if base == "":
+        return True, None
+    return (Path(base).is_dir()) == (meta["family"] == "diffusers-text-encoder"), base
+
+
 def _inspect_safetensors(path: Path, base: str | None) -> list[str]:
-    from slug.export.formats import check_base, describe_base, read_delta, read_safetensors
+    from slug.export.formats import check_base, decode_metadata, describe_base, read_delta, read_safetensors
 
     tensors, raw = read_safetensors(path)
-    fmt = raw.get("format")
+    fmt = decode_metadata(raw).get("format")
     if fmt == "slug-delta":
         delta, meta = read_delta(path)
         lines = [f"{path}: SLUG delta ({meta['family']})",
@@ -145,16 +176,22 @@ def _inspect_safetensors(path: Path, base: str | None) -> list[str]:
         if meta.get("base_sha256"):
             lines.append(f"base checksum of every tensor: {meta['base_sha256']}")
         lines += ["tensors:", *_describe_tensors(delta)]
-        if base is not None:
-            _, _, named, where = _load_base(meta, base)
+        check, which = _base_for(meta, base)
+        if check:
+            _, _, named, where = _load_base(meta, which)
             check_base(meta, named, where=f"base {where}")
             lines.append(f"base {where}: matches (the delta applies to it)")
+        elif base:
+            lines.append(f"(--base {base} is not a base of this delta's family, {meta['family']}: not checked)")
         return lines
     if fmt == "slug-model":
         from slug.export.formats import tensors_sha256
 
-        lines = [f"{path}: unlearned {raw.get('library', '')} model, {len(tensors)} tensors",
-                 *[f"{k}: {v}" for k, v in sorted(raw.items()) if k not in ("format", "library")],
+        meta = decode_metadata(raw)
+        if base is not None:
+            raise Refused("--base checks a delta: inspect the delta.safetensors beside this model")
+        lines = [f"{path}: unlearned {meta.get('library', '')} model, {len(tensors)} tensors",
+                 *[f"{k}: {v}" for k, v in sorted(meta.items()) if k not in ("format", "library")],
                  f"checksum of every tensor: {tensors_sha256(tensors)}"]
         return lines
     return [f"{path}: safetensors file with {len(tensors)} tensors (not written by slug-pipeline)",
@@ -178,6 +215,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             lines += [f"{path}: Hugging Face {cfg.get('architectures', ['model'])[0]} "
                       f"({cfg.get('num_hidden_layers')} layers, width {cfg.get('hidden_size')}), {len(tensors)} tensors",
                       f"checksum of every tensor: {tensors_sha256(tensors)}"]
+            if (path / "slug.json").is_file():
+                rec = json.loads((path / "slug.json").read_text())
+                lines += [f"{k}: {v}" for k, v in sorted(rec.items()) if k not in ("format", "library")]
         if not found and not lines:
             raise Refused(f"{path}: no delta.safetensors here nor in unlearned/ or sd/unlearned/, and not a Hugging "
                           "Face model folder: pass a delta, a model file or a results/<concept> folder")
@@ -194,6 +234,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if path.suffix in (".pt", ".pth"):
         from slug.io import load_tensor_dict
 
+        if args.base is not None:
+            raise Refused("--base checks a delta.safetensors (a .pt carries no record of its base): inspect the "
+                          ".safetensors beside it")
         tensors = load_tensor_dict(path)
         lines = [f"{path}: {len(tensors)} tensors (.pt, loaded with weights_only=True)"]
         lines += _describe_tensors(tensors) if len(tensors) <= 20 else []
@@ -202,9 +245,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             m = json.loads(manifest.read_text())
             lines.append(f"manifest: layer {m.get('layer')}, lambda {m.get('lambda')}, rho {m.get('rho')}, "
                          f"base {m.get('base_model')}")
-        if args.base is not None:
-            raise Refused("--base checks a delta.safetensors (a .pt carries no record of its base): inspect the "
-                          ".safetensors beside it")
         print("\n".join(lines))
         return 0
     raise Refused(f"{path}: not a .safetensors, .pt or folder")
@@ -221,17 +261,19 @@ def concept_status(folder: Path) -> dict[str, Any]:
         sel = json.loads((folder / "selection.json").read_text())
         row |= {"name": sel.get("display_name"), "kind": sel.get("kind", "person"),
                 "criterion": "met" if sel.get("criterion_met") else "NOT met", "layer": sel.get("layer"),
-                "rho": round(float(sel.get("rho", float("nan"))), 4)}
+                "rho": round(float(sel["rho"]), 4) if isinstance(sel.get("rho"), (int, float)) else ""}
     if (folder / "metrics.json").is_file():
         m = json.loads((folder / "metrics.json").read_text())
-        row["forget_top5"] = f"{100 * m['before']['forget_top5']:.0f}->{100 * m['after']['forget_top5']:.0f}%"
+        b, a = m.get("before", {}).get("forget_top5"), m.get("after", {}).get("forget_top5")
+        row["forget_top5"] = f"{100 * b:.0f}->{100 * a:.0f}%" if b is not None and a is not None else ""
     if (folder / "unlearned" / "README.md").is_file():
         row["card"] = "yes"
     sd = folder / "sd" / "sd_metrics.json"
     if sd.is_file():
         s = json.loads(sd.read_text())
-        row["sd"] = (f"{100 * s['target_before']:.0f}->{100 * s['target_after']:.0f}% "
-                     f"({'met' if s.get('criterion_met_in_search') else 'NOT met'})")
+        if "target_before" in s and "target_after" in s:
+            row["sd"] = (f"{100 * s['target_before']:.0f}->{100 * s['target_after']:.0f}% "
+                         f"({'met' if s.get('criterion_met_in_search') else 'NOT met'})")
     return row
 
 
@@ -264,6 +306,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--base", help="the base model (default: the one the delta records): an open_clip checkpoint "
                                   "or tag, or a diffusers pipeline / text-encoder folder")
     a.add_argument("--out", required=True, help="open_clip: a .safetensors or .pt file; text encoder: a folder")
+    a.add_argument("--force", action="store_true", help="replace --out if it exists (a model file or folder)")
     a.set_defaults(func=cmd_apply)
     i = sub.add_parser("inspect", help="what a delta, an unlearned model or a results/<concept> folder holds")
     i.add_argument("path")
@@ -279,29 +322,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if getattr(args, "base", None) == "":
-        args.base = None if args.command != "inspect" else _recorded_base(args.path)
     try:
         return args.func(args)
-    except (Refused, BaseMismatch, ValueError, FileNotFoundError) as e:
+    except (Refused, BaseMismatch, ValueError, OSError, KeyError, RuntimeError) as e:
         print(f"slug {args.command}: refused: {e}", file=sys.stderr)
         return REFUSED
-
-
-def _recorded_base(path: str) -> str | None:
-    """``inspect --base`` without a value: the base the delta records ('' means "the recorded one")."""
-    p = Path(path)
-    for f in (p, p / "unlearned" / "delta.safetensors", p / "delta.safetensors"):
-        if f.is_file() and f.suffix == ".safetensors":
-            from slug.export.formats import read_delta
-
-            try:
-                meta = read_delta(f)[1]
-            except ValueError:
-                return None
-            bm = meta.get("base_model") or {}
-            return bm.get("pretrained") or bm.get("pipeline")
-    return None
 
 
 if __name__ == "__main__":

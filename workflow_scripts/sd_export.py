@@ -4,5 +4,5 @@ from slug.workflow import present, setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
-export_unlearned(p.model, present(snakemake.input, ("selection", "delta", "metrics", "unet")), p.diffusion,
+export_unlearned(p.model, present(snakemake.input, ("selection", "delta", "metrics", "forget_stats", "unet")), p.diffusion,
                  snakemake.wildcards.concept, p.base_pipeline, dict(snakemake.output.items()), p.report, p.demo, log)

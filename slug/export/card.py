@@ -111,8 +111,8 @@ def clip_card(concept: str, manifest: Mapping[str, Any], selection: Mapping[str,
         rho=float(selection["rho"]), selection_rule=selection.get("selection_rule", "–"),
         criterion=selection.get("criterion", "–"), criterion_met=bool(selection["criterion_met"]),
         base_rows=[("Architecture", f"`{base['arch']}` (open_clip)"), ("Weights", f"`{base.get('pretrained')}`"),
-                   ("Checksum of the base's tensors (sha256)", f"`{manifest.get('base_sha256', '–')}`"),
-                   ("Checksum of the edited layer in the base", f"`{manifest.get('base_layer_sha256', '–')}`")],
+                   ("Checksum of the base's tensor values", f"`{manifest.get('base_sha256', '–')}`"),
+                   ("Checksum of the edited layer's values in the base", f"`{manifest.get('base_layer_sha256', '–')}`")],
         data_lines=[
             f"Forget set: {forget_stats.get('kept', '–')} image-text pairs whose captions name {name} "
             f"(`{forget_stats.get('rule', 'caption match')}`), from {forget_stats.get('samples_scanned', '–')} pairs "
@@ -125,8 +125,10 @@ def clip_card(concept: str, manifest: Mapping[str, Any], selection: Mapping[str,
                if isinstance(metrics.get("n_images"), dict) else "") + ".",
         ],
         eval_intro=(f"Zero-shot classification, each task among its own classes; {name} is one class of the "
-                    f"{KIND_TASKS.get(kind, kind)} task. Forget = the target's images classified as {name}; retain = "
-                    "every other class of every task. Intervals: 95% bootstrap over the evaluation images."),
+                    f"{KIND_TASKS.get(kind, kind)} task. Forget = the share of the target's images with {name} "
+                    "first (@1) or among the first five (@5); retain = every other class of every task. Intervals "
+                    "(retain top-1): 95% paired bootstrap over the evaluation images. Membership inference: the "
+                    "accuracy (%) of telling the forget pairs from non-members by their image-text cosine."),
         eval_rows=rows,
         eval_notes=[f"Retain tasks: {', '.join(v for k, v in RETAIN_TOP1.items() if k in b)}."],
         robustness=ROBUSTNESS_NOT_MEASURED,
@@ -142,8 +144,10 @@ def clip_card(concept: str, manifest: Mapping[str, Any], selection: Mapping[str,
 
 
 def sd_card(concept: str, metrics: Mapping[str, Any], selection: Mapping[str, Any], base_pipeline: str,
-            base_meta: Mapping[str, Any], files: Mapping[str, str], report_path: str, demo: bool) -> str:
-    """The card of a Stable Diffusion text encoder unlearned by SLUG (``results/{concept}/sd/unlearned/README.md``)."""
+            base_meta: Mapping[str, Any], files: Mapping[str, str], report_path: str, demo: bool,
+            forget_stats: Mapping[str, Any] | None = None, cfg: Mapping[str, Any] | None = None) -> str:
+    """The card of a Stable Diffusion text encoder unlearned by SLUG (``results/{concept}/sd/unlearned/README.md``).
+    ``cfg``: the config's ``diffusion`` section (dtype, clip_skip: the load code repeats them)."""
     name, kind = metrics["display_name"], metrics.get("kind", "person")
     n = metrics["n_images"]
     rows = [{"label": f"{name}: recognised in its generations ({n['target']} images; chance "
@@ -168,17 +172,26 @@ def sd_card(concept: str, metrics: Mapping[str, Any], selection: Mapping[str, An
     pipeline = ("the demo pipeline (a pixel-space UNet the workflow trained on the demo world, conditioned on the "
                 "demo CLIP's text tower)" if demo else f"`{metrics['diffusion_model']}`")
     te = f"results/{concept}/sd/unlearned/text_encoder"
-    code = ["from diffusers import StableDiffusionPipeline", "from transformers import CLIPTextModel", "",
-            f"text_encoder = CLIPTextModel.from_pretrained({te!r})",
+    cfg = cfg or {}
+    fp16 = cfg.get("dtype") == "float16"
+    skip = cfg.get("clip_skip")
+    dt = ", torch_dtype=torch.float16" if fp16 else ""
+    code = [*(["import torch"] if fp16 else []), "from diffusers import DDIMScheduler, StableDiffusionPipeline",
+            "from transformers import CLIPTextModel", "",
+            f"text_encoder = CLIPTextModel.from_pretrained({te!r}{dt})",
             f"pipe = StableDiffusionPipeline.from_pretrained({base_pipeline!r}, text_encoder=text_encoder, "
-            "safety_checker=None)"]
+            f"safety_checker=None{dt})",
+            "pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)  # the evaluation's sampler"]
     if demo:
         code += ["# the demo UNet draws in pixel space (its VAE is a placeholder): sample with slug's helper",
                  "from slug.diffusion import fixed_noise, generate",
                  f"images = generate(pipe, [{name!r}], fixed_noise(pipe, 1, seed={s['noise_seed']}), "
-                 f"steps={s['steps']}, guidance={s['guidance']})  # [1, 3, H, W] in [0, 1]"]
+                 f"steps={s['steps']}, guidance={s['guidance']}{f', clip_skip={skip}' if skip else ''})"
+                 "  # [1, 3, H, W] in [0, 1]"]
     else:
-        code += [f"image = pipe({name!r}, num_inference_steps={s['steps']}, guidance_scale={s['guidance']}).images[0]"]
+        code += [f"image = pipe({name!r}, num_inference_steps={s['steps']}, guidance_scale={s['guidance']}"
+                 f"{f', clip_skip={skip}' if skip else ''}).images[0]"]
+    fs = forget_stats or {}
     return _render(
         header=_header(header), title=f"Stable Diffusion text encoder with {name} unlearned (SLUG)",
         summary=(f"The CLIP text encoder of {pipeline} with the {kind} **{name}** unlearned by "
@@ -192,11 +205,12 @@ def sd_card(concept: str, metrics: Mapping[str, Any], selection: Mapping[str, An
         criterion=selection.get("criterion_meaning", selection.get("criterion", "–")),
         criterion_met=bool(selection["criterion_met"]),
         base_rows=[("Pipeline", f"{pipeline} (`{base_pipeline}`)"),
-                   ("Checksum of the edited text-encoder tensors in the base (sha256)",
+                   ("Checksum of the edited text-encoder tensors' values in the base",
                     f"`{base_meta['base_edited_sha256']}`"),
                    ("Edited tensors (Hugging Face names)", ", ".join(f"`{t}`" for t in base_meta["base_edited_tensors"]))],
-        data_lines=[f"Forget gradient: the CLIP pipeline's forget set of {name} "
-                    f"(see `results/{concept}/forget_stats.json`).",
+        data_lines=[f"Forget gradient: {fs.get('kept', 'the')} image-text pairs whose captions name {name} "
+                    f"(the CLIP pipeline's forget set, from {fs.get('samples_scanned', '–')} pairs scanned; "
+                    f"`results/{concept}/forget_stats.json`), on the pipeline's text encoder.",
                     f"Evaluation: {n['total_per_pass']} generations per pass ({n['target']} of {name}, "
                     f"{n['per_identity']} per other subject), the same noise before and after."],
         eval_intro=(f"Generations recognised by the original CLIP, each subject within its kind's task; {s['scheduler']}, "

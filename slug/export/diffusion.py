@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,18 +23,27 @@ from slug.export.formats import delta_metadata, tensors_sha256, write_delta
 from slug.io import atomic_dir
 
 
+#: The provenance file beside an exported model's config.json (transformers ignores it).
+PROVENANCE = "slug.json"
+
+
 def export_text_encoder(text_encoder, edit: Mapping[str, torch.Tensor], out_dir: str | Path,
-                        clip_skip: int | None = None) -> dict[str, str]:
+                        clip_skip: int | None = None, provenance: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Write ``text_encoder`` with the open_clip-named ``edit`` added as a Hugging Face folder (the encoder
-    passed in is not changed). Returns the edited tensors' checksums: ``{"base": ..., "edited": ...}``."""
+    passed in is not changed), in its own dtype, with ``slug.json`` (``provenance`` and the checksums).
+    Returns the edited tensors' checksums: ``{"base": ..., "edited": ...}``."""
     enc = copy.deepcopy(text_encoder).to("cpu")
     hf = check_edit(dict(edit), enc, clip_skip)
     params = dict(enc.named_parameters())
     base_sha = tensors_sha256(params, list(hf))
     apply_text_edit(enc, dict(edit), clip_skip)
+    sums = {"base": base_sha, "edited": tensors_sha256(dict(enc.named_parameters()), list(hf))}
     with atomic_dir(out_dir) as tmp:
         enc.save_pretrained(tmp, safe_serialization=True)
-    return {"base": base_sha, "edited": tensors_sha256(dict(enc.named_parameters()), list(hf))}
+        record = {"format": "slug-model", "library": "transformers", **(provenance or {}),
+                  "edited_sha256": sums["edited"], "model_sha256": tensors_sha256(dict(enc.state_dict()))}
+        (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return sums
 
 
 def export_pipeline(pipe, out_dir: str | Path) -> None:
@@ -49,7 +59,8 @@ def text_encoder_delta(text_encoder, edit: Mapping[str, torch.Tensor], path: str
     layer it came from. Returns the metadata."""
     hf = check_edit(dict(edit), text_encoder, clip_skip)
     params = {k: v.detach() for k, v in text_encoder.named_parameters()}
+    dtype = str(next(iter(params.values())).dtype).removeprefix("torch.")  # apply it in this dtype, as evaluated
     meta = delta_metadata("diffusers-text-encoder", hf, params, base_model, selection,
-                          open_clip_layers=list(edit), clip_skip=clip_skip)
+                          open_clip_layers=list(edit), clip_skip=clip_skip, dtype=dtype)
     write_delta(path, hf, meta)
     return meta

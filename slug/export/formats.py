@@ -26,13 +26,19 @@ FAMILIES = ("open_clip", "diffusers-text-encoder")
 
 
 def tensors_sha256(state: Mapping[str, torch.Tensor], names: list[str] | None = None) -> str:
-    """A checksum of tensor values: name, dtype, shape and bytes of each tensor, in name order.
+    """slug's checksum of tensor values (not a file's sha256): name, shape and values of each tensor, in name
+    order; floating tensors hashed as float32, so that float16 weights and the same weights loaded upcast to
+    float32 (as some transformers versions load them) match.
 
-    Independent of the container (``.pt``, ``.safetensors``), of the device and of memory layout."""
+    Independent of the container (``.pt``, ``.safetensors``), of the device and of memory layout.
+    ``slug inspect`` prints it."""
     h = hashlib.sha256()
     for name in sorted(state if names is None else names):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        t = state[name].detach().cpu()
+        if t.is_floating_point() and t.dtype != torch.float64:
+            t = t.float()
+        t = t.contiguous()
+        h.update(f"{name}\0{tuple(t.shape)}\0".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
@@ -52,13 +58,25 @@ def _plain(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def save_safetensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None
                      ) -> None:
-    """Write ``tensors`` as safetensors, atomically; metadata values that are not strings are stored as JSON."""
-    from safetensors.torch import save
+    """Write ``tensors`` as safetensors, atomically; every metadata value is stored as JSON (a name such as
+    "1984" stays a string), :func:`decode_metadata` reads it back."""
+    from safetensors.torch import save_file
 
-    meta = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
-    data = save(_plain(tensors), metadata=meta or None)
+    meta = {k: json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        save_file(_plain(tensors), str(tmp), metadata=meta or None)
+
+
+def decode_metadata(raw: Mapping[str, str]) -> dict[str, Any]:
+    """A safetensors header's metadata with each value JSON-decoded (a value that is not JSON, as in
+    files other tools wrote, stays the string it is)."""
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -104,15 +122,10 @@ def write_delta(path: str | Path, delta: Mapping[str, torch.Tensor], metadata: M
 def read_delta(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A delta file's tensors and metadata (JSON values decoded); a file of another format is refused."""
     tensors, raw = read_safetensors(path)
-    if raw.get("format") != DELTA_FORMAT:
-        raise ValueError(f"{path}: not a SLUG delta (its metadata has format={raw.get('format')!r}, expected "
+    meta = decode_metadata(raw)
+    if meta.get("format") != DELTA_FORMAT:
+        raise ValueError(f"{path}: not a SLUG delta (its metadata has format={meta.get('format')!r}, expected "
                          f"{DELTA_FORMAT!r}); `slug inspect {path}` shows what it holds")
-    meta: dict[str, Any] = {}
-    for k, v in raw.items():
-        try:
-            meta[k] = json.loads(v)
-        except ValueError:
-            meta[k] = v
     return tensors, meta
 
 

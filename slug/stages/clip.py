@@ -134,9 +134,10 @@ def unlearn(model: dict, selection: dict, forget: str, outputs: dict[str, str], 
     atomic_torch_save(delta, outputs["delta"])
     save_state_dict(unlearned, outputs["checkpoint"])
     write_clip_model(outputs["model_safetensors"], unlearned, {
-        "concept": str(selection.get("concept")), "kind": str(selection.get("kind", "person")), "method": "SLUG",
-        "layer": layer, "base_arch": model["arch"], "base_pretrained": str(model.get("pretrained")),
-        "base_sha256": meta["base_sha256"]})
+        "concept": selection.get("concept"), "display_name": selection.get("display_name"),
+        "kind": selection.get("kind", "person"), "method": "SLUG", "layer": layer, "lambda": selection["lambda"],
+        "rho": selection["rho"], "base_arch": model["arch"], "base_pretrained": str(model.get("pretrained")),
+        "base_sha256": meta["base_sha256"], "base_layer_sha256": meta["base_edited_sha256"]})
     # Python that loads the unlearned model with open_clip, run from the workflow's directory
     load = "import open_clip; "
     if bundled_arch_config(model["arch"]) is not None:  # an architecture of slug/model_configs: register it first

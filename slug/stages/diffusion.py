@@ -214,33 +214,39 @@ def export_base_pipeline(model: dict, device: torch.device, inputs: dict[str, st
 def base_text_encoder(model: dict, cfg: dict, unet_dir: str | None):
     """The text encoder of the pipeline the SD rules edit, on the CPU: the demo CLIP's converted text tower,
     or a real pipeline's ``text_encoder/`` folder."""
+    dtype = torch.float16 if cfg["dtype"] == "float16" else torch.float32  # as load_pipeline: the evaluated weights
     if cfg["model"] == "train":
-        return convert_text_tower(load_model(model, "cpu").model)
+        return convert_text_tower(load_model(model, "cpu").model).to(dtype)
     from transformers import CLIPTextModel
 
     D.check_pipeline_dir(cfg["pipeline_dir"], cfg["model"])
-    return CLIPTextModel.from_pretrained(Path(cfg["pipeline_dir"]) / "text_encoder", local_files_only=True).eval()
+    return CLIPTextModel.from_pretrained(Path(cfg["pipeline_dir"]) / "text_encoder", local_files_only=True,
+                                         torch_dtype=dtype).eval()
 
 
 def export_unlearned(model: dict, inputs: dict[str, str], cfg: dict, concept: str, base_pipeline: str,
                      outputs: dict[str, str], report: str, demo: bool, log: logging.Logger = _log) -> dict:
     """The SD result people load (rule ``sd_export``): the unlearned text encoder as a Hugging Face folder,
     the edit as a delta file in the encoder's names (with the base's checksum) and the model card.
-    ``inputs``: ``selection``, ``delta``, ``metrics`` and the demo's ``unet``. Returns the delta's metadata."""
+    ``inputs``: ``selection``, ``delta``, ``metrics``, ``forget_stats`` and the demo's ``unet``. The encoder is
+    edited in the pipeline's dtype (``diffusion.dtype``), as the evaluation edits it. Returns the delta's metadata."""
     from slug.export.card import sd_card, write_card
     from slug.export.diffusion import export_text_encoder, text_encoder_delta
 
     sel = json.loads(Path(inputs["selection"]).read_text())
     metrics = json.loads(Path(inputs["metrics"]).read_text())
+    forget_stats = json.loads(Path(inputs["forget_stats"]).read_text()) if inputs.get("forget_stats") else {}
     edit = load_tensor_dict(inputs["delta"], check_finite=True)
     enc = base_text_encoder(model, cfg, inputs.get("unet"))
     base_model = {"pipeline": base_pipeline, "diffusion_model": cfg["model"], "clip": model["arch"]}
     meta = text_encoder_delta(enc, edit, outputs["delta"], sel, base_model, cfg["clip_skip"])
-    sums = export_text_encoder(enc, edit, outputs["text_encoder"], cfg["clip_skip"])
+    provenance = {k: meta[k] for k in ("concept", "display_name", "kind", "method", "layer", "lambda", "rho",
+                                       "base_model", "base_edited_tensors", "base_edited_sha256", "dtype")}
+    sums = export_text_encoder(enc, edit, outputs["text_encoder"], cfg["clip_skip"], provenance)
     log.info("text encoder with %s edited (%s): %s", sel["layer"], meta["base_edited_tensors"], outputs["text_encoder"])
     files = {"delta.safetensors": sha256(outputs["delta"]),
              "text_encoder/model.safetensors": sha256(Path(outputs["text_encoder"]) / "model.safetensors"),
              "text_encoder/config.json": sha256(Path(outputs["text_encoder"]) / "config.json")}
     write_card(outputs["card"], sd_card(concept, metrics, sel, base_pipeline, meta | {"edited_sha256": sums["edited"]},
-                                        files, report, demo))
+                                        files, report, demo, forget_stats, cfg))
     return meta

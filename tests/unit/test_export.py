@@ -27,13 +27,19 @@ def test_checksums_are_of_values_not_of_the_container(tmp_path):
     shared = torch.randn(4, 3, generator=g)
     state = {"a": shared, "b": shared, "c": torch.randn(5, generator=g).half()}  # two names, one storage
     atomic_torch_save(state, tmp_path / "s.pt")
-    save_safetensors(tmp_path / "s.safetensors", state, {"what": {"nested": 1}})
+    save_safetensors(tmp_path / "s.safetensors", state, {"what": {"nested": 1}, "name": "1984"})
     pt, st = load_tensor_dict(tmp_path / "s.pt"), load_tensor_dict(tmp_path / "s.safetensors")
     assert tensors_sha256(pt) == tensors_sha256(st) == tensors_sha256(state)
     changed = dict(state, c=state["c"].clone())
     changed["c"][0] += 1
     assert tensors_sha256(changed) != tensors_sha256(state)
     assert tensors_sha256(state, ["a"]) == tensors_sha256({"a": shared.clone()})
+    # float16 weights and the same weights loaded upcast to float32 are the same base
+    assert tensors_sha256({"c": state["c"]}) == tensors_sha256({"c": state["c"].float()})
+    assert tensors_sha256({"a": shared}) != tensors_sha256({"a": shared.half()})  # rounded values differ
+    from slug.export.formats import decode_metadata, read_safetensors
+
+    assert decode_metadata(read_safetensors(tmp_path / "s.safetensors")[1]) == {"what": {"nested": 1}, "name": "1984"}
     with pytest.raises(ValueError, match="not a SLUG delta"):
         read_delta(tmp_path / "s.safetensors")
 
@@ -78,12 +84,33 @@ def test_a_clip_delta_applies_to_its_base_only_and_open_clip_loads_the_result(ti
     assert "refused" in capsys.readouterr().err and not refused.exists()
     assert cli(["apply", str(tmp_path / "delta.safetensors"), "--out", str(tmp_path / "x.bin")]) == 2
     assert "name the file .safetensors or .pt" in capsys.readouterr().err
+    # an existing --out is never replaced without --force, and a folder that is not a model never
+    mtime = out.stat().st_mtime_ns
+    assert cli(["apply", str(tmp_path / "delta.safetensors"), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err and out.stat().st_mtime_ns == mtime
+    assert cli(["apply", str(tmp_path / "delta.safetensors"), "--out", str(out), "--force"]) == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert cli(["apply", str(tmp_path / "delta.safetensors"), "--out", str(tmp_path / "mine"), "--force"]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    # inspect: a results-like folder checks each delta against the base it records; a .pt cannot be checked
+    (tmp_path / "c" / "unlearned").mkdir(parents=True)
+    (tmp_path / "delta.safetensors").rename(tmp_path / "c" / "unlearned" / "delta.safetensors")
+    capsys.readouterr()
+    assert cli(["inspect", str(tmp_path / "c"), "--base"]) == 0
+    shown = capsys.readouterr().out
+    assert f"layer: {LAYER}" in shown and "lambda 0.5" in shown and meta["base_sha256"] in shown and "matches" in shown
+    assert cli(["inspect", str(tmp_path / "c"), "--base", str(tmp_path / "other.pt")]) == 2
+    assert cli(["inspect", str(base_path), "--base"]) == 2 and "carries no record" in capsys.readouterr().err
+    assert cli(["inspect", str(out)]) == 0 and "lambda: 0.5" in capsys.readouterr().out
 
 
 def test_the_console_script_is_installed_with_the_package():
-    exe = REPO / ".venv" / "bin" / "slug"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "slug.cli"]
-    out = subprocess.run([*cmd, "--help"], capture_output=True, text=True)
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "slug"  # make's venv installs the package with its console script
+    assert exe.exists(), f"no {exe}: reinstall the package (make install)"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and all(c in out.stdout for c in ("apply", "inspect", "list"))
     assert 'slug = "slug.cli:main"' in (REPO / "pyproject.toml").read_text()
 
@@ -113,9 +140,9 @@ def test_the_sd_export_loads_as_a_user_loads_it_and_reproduces_the_generations_b
     meta = text_encoder_delta(pipe.text_encoder, edit, tmp_path / "delta.safetensors",
                               SELECTION | {"layer": name}, {"pipeline": str(tmp_path / "base")})
     assert sums["base"] == meta["base_edited_sha256"] != sums["edited"]
-    assert sorted(meta["base_edited_tensors"]) == sorted(
-        f"encoder.layers.0.self_attn.{p}_proj.weight" for p in "qkv") or all(
-        t.startswith("text_model.") for t in meta["base_edited_tensors"])
+    assert sorted(t.removeprefix("text_model.") for t in meta["base_edited_tensors"]) == sorted(
+        f"encoder.layers.0.self_attn.{p}_proj.weight" for p in "qkv") and meta["dtype"] == "float32"
+    assert json.loads((tmp_path / "text_encoder" / "slug.json").read_text())["edited_sha256"] == sums["edited"]
     before = D.generate(pipe, prompts, noise, steps=3)
     hf_clip.apply_text_edit(pipe, edit)  # the evaluation's path: the edit added in memory
     evaluated = D.generate(pipe, prompts, noise, steps=3)
@@ -130,10 +157,11 @@ def test_the_sd_export_loads_as_a_user_loads_it_and_reproduces_the_generations_b
     a = CLIPTextModel.from_pretrained(tmp_path / "applied").state_dict()
     e = CLIPTextModel.from_pretrained(tmp_path / "text_encoder").state_dict()
     assert sorted(a) == sorted(e) and all(torch.equal(a[k], e[k]) for k in a)
-    # a text-encoder folder that is not the base is refused
+    # a text-encoder folder that is not the base is refused; a text encoder is a folder, never a file
     assert cli(["apply", str(tmp_path / "delta.safetensors"), "--base", str(tmp_path / "text_encoder"),
                 "--out", str(tmp_path / "twice")]) == 2
     assert not (tmp_path / "twice").exists()
+    assert cli(["apply", str(tmp_path / "delta.safetensors"), "--out", str(tmp_path / "te.safetensors")]) == 2
 
 
 def test_a_model_card_has_a_parseable_header_the_metrics_and_says_when_the_criterion_was_not_met():

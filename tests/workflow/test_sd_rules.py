@@ -78,11 +78,12 @@ def _user_pipeline_reproduces_the_evaluated_grid(work, m):
     with torch.no_grad():
         imgs = D.generate(pipe, ps.prompts, noise, m["sampler"]["steps"], m["sampler"]["guidance"],
                           clip_skip=e.get("clip_skip"))
-    out = work / "again.png"
-    D.save_grid_png(imgs[D.grid_indices(ps)["target"]], out)
-    a = np.asarray(Image.open(out))
-    b = np.asarray(Image.open(work / "results/elon_musk/sd/target_after.png"))
-    assert a.shape == b.shape and (a == b).all()
+    for grid, idx in D.grid_indices(ps).items():  # every subject's grid: the target's and the retain one
+        out = work / f"again_{grid}.png"
+        D.save_grid_png(imgs[idx], out)
+        a = np.asarray(Image.open(out))
+        b = np.asarray(Image.open(work / f"results/elon_musk/sd/{grid}_after.png"))
+        assert a.shape == b.shape and (a == b).all(), grid
 
 
 def yaml_config(work):
