@@ -124,23 +124,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             raise Refused(f"--out {out}: name the file .safetensors or .pt (an open_clip checkpoint)")
     else:
-        from slug.io import atomic_dir
+        from slug.export.diffusion import PROVENANCE_KEYS, save_text_encoder
 
         params = _hf_params(obj)
         with torch.no_grad():
             for n, d in delta.items():
                 p = params[_hf_name(params, n)]
                 p.add_(d.to(p.dtype))
-        from slug.export.diffusion import PROVENANCE
-        from slug.export.formats import tensors_sha256
-
-        with atomic_dir(out) as tmp:
-            obj.save_pretrained(tmp, safe_serialization=True)
-            record = {"format": "slug-model", "library": "transformers",
-                      **{k: meta.get(k) for k in ("concept", "display_name", "kind", "method", "layer", "lambda", "rho",
-                                                  "base_edited_tensors", "base_edited_sha256", "dtype")},
-                      "base_model": {"text_encoder": where}, "model_sha256": tensors_sha256(dict(obj.state_dict()))}
-            (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        save_text_encoder(obj, out, {k: meta.get(k) for k in PROVENANCE_KEYS} | {"base_model": {"text_encoder": where}})
     print(f"applied {meta.get('display_name') or meta.get('concept')} ({meta.get('kind')}) delta on "
           f"{', '.join(delta)} to {where}: wrote {out}")
     return 0

@@ -11,7 +11,7 @@ import yaml
 from jinja2 import Environment, StrictUndefined
 
 from slug.concepts import KIND_TASKS, RETAIN_TOP1
-from slug.report import METRIC_LABELS, SD_TASK_LABELS, TEMPLATES
+from slug.report import METRIC_LABELS, SD_TASK_LABELS, TEMPLATES, _fmt_delta, _fmt_metric
 
 ROBUSTNESS_NOT_MEASURED = (
     "Not measured yet. Every figure above uses the text forms the search optimised (the canonical templates) on "
@@ -20,17 +20,9 @@ ROBUSTNESS_NOT_MEASURED = (
     "slug-pipeline: do not read this card as a guarantee that the concept cannot be recovered.")
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
-def _change(v: float | None, ci: Sequence[float] | None = None, mia: bool = False) -> str:
-    if v is None:
-        return "–"
-    if mia:
-        return f"{v:+.1f}"
-    out = f"{100 * v:+.1f} pt"
-    return out + (f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else "")
+def _change(key: str, v: float, ci: Sequence[float] | None = None) -> str:
+    """The report's change format, with the 95% interval where one was measured."""
+    return _fmt_delta(key, v) + (f" ({100 * ci[0]:+.1f} to {100 * ci[1]:+.1f})" if ci else "")
 
 
 def _header(meta: Mapping[str, Any]) -> str:
@@ -83,9 +75,8 @@ def clip_card(concept: str, manifest: Mapping[str, Any], selection: Mapping[str,
     rows = []
     for key, label in METRIC_LABELS.items():
         if key in b and key in a:
-            rows.append({"label": label, "before": f"{b[key]:.1f}" if key.startswith("mia") else _pct(b[key]),
-                         "after": f"{a[key]:.1f}" if key.startswith("mia") else _pct(a[key]),
-                         "change": _change(a[key] - b[key], (ci.get(key) or {}).get("ci"), key.startswith("mia"))})
+            rows.append({"label": label, "before": _fmt_metric(key, b[key]), "after": _fmt_metric(key, a[key]),
+                         "change": _change(key, a[key] - b[key], (ci.get(key) or {}).get("ci"))})
     header = {
         "library_name": "open_clip",
         "pipeline_tag": "zero-shot-image-classification",
@@ -150,13 +141,14 @@ def sd_card(concept: str, metrics: Mapping[str, Any], selection: Mapping[str, An
     ``cfg``: the config's ``diffusion`` section (dtype, clip_skip: the load code repeats them)."""
     name, kind = metrics["display_name"], metrics.get("kind", "person")
     n = metrics["n_images"]
-    rows = [{"label": f"{name}: recognised in its generations ({n['target']} images; chance "
-                      f"{_pct(metrics['chance'])})", "before": _pct(metrics["target_before"]),
-             "after": _pct(metrics["target_after"]), "change": _change(metrics["target_after"] - metrics["target_before"])}]
+    pct = lambda v: _fmt_metric("rate", v)  # noqa: E731
+    rows = [{"label": f"{name}: recognised in its generations ({n['target']} images; chance {pct(metrics['chance'])})",
+             "before": pct(metrics["target_before"]), "after": pct(metrics["target_after"]),
+             "change": _change("target", metrics["target_after"] - metrics["target_before"])}]
     for t in metrics.get("retain_tasks", []):
         rows.append({"label": f"{SD_TASK_LABELS.get(t, t)}, recognised in their generations",
-                     "before": _pct(metrics[f"{t}_before"]), "after": _pct(metrics[f"{t}_after"]),
-                     "change": _change(metrics[f"{t}_after"] - metrics[f"{t}_before"])})
+                     "before": pct(metrics[f"{t}_before"]), "after": pct(metrics[f"{t}_after"]),
+                     "change": _change(t, metrics[f"{t}_after"] - metrics[f"{t}_before"])})
     s = metrics["sampler"]
     header = {
         "library_name": "diffusers",

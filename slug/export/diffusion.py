@@ -25,6 +25,9 @@ from slug.io import atomic_dir
 
 #: The provenance file beside an exported model's config.json (transformers ignores it).
 PROVENANCE = "slug.json"
+#: The delta metadata an exported text encoder's ``slug.json`` repeats.
+PROVENANCE_KEYS = ("concept", "display_name", "kind", "method", "layer", "lambda", "rho", "base_model",
+                   "base_edited_tensors", "base_edited_sha256", "dtype")
 
 
 def export_text_encoder(text_encoder, edit: Mapping[str, torch.Tensor], out_dir: str | Path,
@@ -38,12 +41,18 @@ def export_text_encoder(text_encoder, edit: Mapping[str, torch.Tensor], out_dir:
     base_sha = tensors_sha256(params, list(hf))
     apply_text_edit(enc, dict(edit), clip_skip)
     sums = {"base": base_sha, "edited": tensors_sha256(dict(enc.named_parameters()), list(hf))}
-    with atomic_dir(out_dir) as tmp:
-        enc.save_pretrained(tmp, safe_serialization=True)
-        record = {"format": "slug-model", "library": "transformers", **(provenance or {}),
-                  "edited_sha256": sums["edited"], "model_sha256": tensors_sha256(dict(enc.state_dict()))}
-        (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    save_text_encoder(enc, out_dir, {**(provenance or {}), "edited_sha256": sums["edited"]})
     return sums
+
+
+def save_text_encoder(encoder, out_dir: str | Path, provenance: Mapping[str, Any]) -> None:
+    """``save_pretrained`` (safetensors) into a folder that appears complete or not at all, with ``slug.json``:
+    ``provenance`` and the checksum of every tensor."""
+    with atomic_dir(out_dir) as tmp:
+        encoder.save_pretrained(tmp, safe_serialization=True)
+        record = {"format": "slug-model", "library": "transformers", **provenance,
+                  "model_sha256": tensors_sha256(dict(encoder.state_dict()))}
+        (tmp / PROVENANCE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def export_pipeline(pipe, out_dir: str | Path) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from slug import diffusion as D
 from slug.budget import TimeBudget
 from slug.clip.hf import (apply_text_edit, check_edit, check_same_text_tower, clip_tokenizer, convert_text_tower,
                           layers_run)
-from slug.io import load_tensor_dict, sha256
+from slug.io import atomic_dir, load_tensor_dict, sha256
 from slug.clip.models import load_model
 from slug.core.search import Criterion, choose, given_edit_trial, make_delta, run_search, selection_record, trials_table
 from slug.concepts import RETAIN_TASK
@@ -30,12 +28,8 @@ _log = logging.getLogger("slug")
 
 def save_unet(unet: torch.nn.Module, path: str | Path) -> None:
     """``unet.save_pretrained`` into a folder that appears complete or not at all."""
-    out = Path(path)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    unet.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with atomic_dir(path) as tmp:
+        unet.save_pretrained(tmp)
 
 
 def train_unet(model: dict, device: torch.device, world_files: dict[str, str], cfg: dict, concepts: D.Concepts,
@@ -231,7 +225,7 @@ def export_unlearned(model: dict, inputs: dict[str, str], cfg: dict, concept: st
     ``inputs``: ``selection``, ``delta``, ``metrics``, ``forget_stats`` and the demo's ``unet``. The encoder is
     edited in the pipeline's dtype (``diffusion.dtype``), as the evaluation edits it. Returns the delta's metadata."""
     from slug.export.card import sd_card, write_card
-    from slug.export.diffusion import export_text_encoder, text_encoder_delta
+    from slug.export.diffusion import PROVENANCE_KEYS, export_text_encoder, text_encoder_delta
 
     sel = json.loads(Path(inputs["selection"]).read_text())
     metrics = json.loads(Path(inputs["metrics"]).read_text())
@@ -240,8 +234,7 @@ def export_unlearned(model: dict, inputs: dict[str, str], cfg: dict, concept: st
     enc = base_text_encoder(model, cfg, inputs.get("unet"))
     base_model = {"pipeline": base_pipeline, "diffusion_model": cfg["model"], "clip": model["arch"]}
     meta = text_encoder_delta(enc, edit, outputs["delta"], sel, base_model, cfg["clip_skip"])
-    provenance = {k: meta[k] for k in ("concept", "display_name", "kind", "method", "layer", "lambda", "rho",
-                                       "base_model", "base_edited_tensors", "base_edited_sha256", "dtype")}
+    provenance = {k: meta[k] for k in PROVENANCE_KEYS}
     sums = export_text_encoder(enc, edit, outputs["text_encoder"], cfg["clip_skip"], provenance)
     log.info("text encoder with %s edited (%s): %s", sel["layer"], meta["base_edited_tensors"], outputs["text_encoder"])
     files = {"delta.safetensors": sha256(outputs["delta"]),
