@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: install demo demo-sd test test-fast test-slurm bench bench-gpu lint dag clean clean-results
+.PHONY: install demo demo-sd demo-vlm test test-fast test-slurm bench bench-gpu lint dag clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 demo-sd: $(STAMP)
 	mkdir -p .snakemake && printf 'diffusion: {enabled: true}\n' > .snakemake/demo-sd.yaml
 	$(BIN)/snakemake results/elon_musk/report.html --cores $(CORES) --configfile config.yaml .snakemake/demo-sd.yaml
+
+## demo-vlm: the demo plus a vision-language model (a small LLaVA on the demo CLIP's tower) unlearning through the vision tower
+demo-vlm: $(STAMP)
+	mkdir -p .snakemake && printf 'vlm: {enabled: true}\n' > .snakemake/demo-vlm.yaml
+	$(BIN)/snakemake results/elon_musk/report.html --cores $(CORES) --configfile config.yaml .snakemake/demo-vlm.yaml
 
 ## test: the test suite (unit tests + real Snakemake runs on a tiny world)
 test: $(STAMP)

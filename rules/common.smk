@@ -154,3 +154,24 @@ def sd_report_inputs(wildcards):
         "sd_card": f"results/{wildcards.concept}/sd/unlearned/README.md",
         **{f"sd_{g}": f"results/{wildcards.concept}/sd/{g}.png" for g in SD_GRIDS},
     }
+
+
+# The concept kinds the VLM names (a naming task each; styles are not asked about).
+VLM_KINDS = ("person", "object", "character")
+
+
+def vlm_report_inputs(wildcards):
+    """The report's VLM section inputs (none unless vlm.enabled and the concept's kind is one the VLM names),
+    used by rules/report.smk (VLM_DEMO: rules/vlm.smk)."""
+    from slug.concepts import concept_kind
+
+    if not config["vlm"]["enabled"] or concept_kind(wildcards.concept, config["concepts"]) not in VLM_KINDS:
+        return {}
+    c = wildcards.concept
+    train = {"vlm_train": f"results/models/{MODEL}/vlm/train.json"} if config["vlm"]["model"] == "train" else {}
+    return {
+        "vlm_metrics": f"results/{c}/vlm/vlm_metrics.json",
+        "vlm_selection": f"results/{c}/vlm/selection.json",
+        "vlm_examples": f"results/{c}/vlm/examples.png",
+        **train,
+    }

@@ -34,6 +34,7 @@ rule model_card:
 rule report:
     input:
         unpack(sd_report_inputs),  # rules/diffusion.smk: none unless diffusion.enabled (and SD unlearns the kind)
+        unpack(vlm_report_inputs),  # rules/vlm.smk: none unless vlm.enabled (and the VLM names the kind)
         metrics=rules.evaluate.output.metrics,
         model_card=rules.model_card.output[0],
         selection=rules.search_step.output.selection,

@@ -242,6 +242,13 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
             if not cfg["world"].get(count):
                 raise ConfigError(f"config key 'data.{key}' is set but world.{count} is 0: the world would write no "
                                   f"such images; set world.{count} >= 1 or data.{key}: null")
+    vlm = cfg.get("vlm", {})
+    if vlm.get("model", "train") != "train" and not vlm.get("model_dir"):
+        raise ConfigError(f"config key 'vlm.model_dir': vlm.model is {vlm['model']!r}, so set vlm.model_dir to the local "
+                          "folder of that LLaVA (config.json inside), or vlm.model to train for the demo VLM")
+    if vlm.get("model", "train") == "train" and "world" not in cfg and vlm.get("enabled"):
+        raise ConfigError("config key 'vlm.model': train builds the demo VLM on the demo world, which this config has "
+                          "not (no world: section); set vlm.model and vlm.model_dir to a local LLaVA")
     return _sorted(cfg)
 
 

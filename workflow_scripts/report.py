@@ -18,5 +18,8 @@ html = concept_report(
     {k: png_data_uri(inp[k]) for k in ("cosine", "pareto_vision", "pareto_text")}, times, retain, dict(p.config),
     zeroshot=read_json(inp.zeroshot),
     sd={"metrics": read_json(inp.sd_metrics), **{k: png_data_uri(inp[f"sd_{k}"]) for k in SD_GRIDS}}
-    if "sd_metrics" in inp.keys() else None)
+    if "sd_metrics" in inp.keys() else None,
+    vlm={"metrics": read_json(inp.vlm_metrics), "selection": read_json(inp.vlm_selection),
+         "train": read_json(inp.vlm_train) if "vlm_train" in inp.keys() else None,
+         "examples": png_data_uri(inp.vlm_examples)} if "vlm_metrics" in inp.keys() else None)
 atomic_write_text(snakemake.output[0], html)

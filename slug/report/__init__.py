@@ -100,7 +100,8 @@ def sd_rows(name: str, sd: dict | None) -> list[tuple[str, str]]:
 
 def concept_report(concept: str, name: str, metrics: dict, selection: dict, trials: pd.DataFrame, layers: pd.DataFrame,
                    forget_stats: dict, images: dict[str, str], times: pd.DataFrame, retain_seconds: float,
-                   config: dict, zeroshot: dict | None = None, sd: dict | None = None) -> str:
+                   config: dict, zeroshot: dict | None = None, sd: dict | None = None,
+                   vlm: dict | None = None) -> str:
     """Render the per-concept report as a single HTML string."""
     from slug.report.plots import search_trace_plot
 
@@ -121,5 +122,5 @@ def concept_report(concept: str, name: str, metrics: dict, selection: dict, tria
         trace=trace, trials_html=tshow.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0),
         fs=forget_stats, times_html=times.to_html(index=False, float_format=lambda x: f"{x:.1f}", border=0, na_rep="–"),
         slug_seconds=slug_seconds,
-        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {}, sd=sd, sd_rows=sd_rows(name, sd),
+        retain_seconds=retain_seconds, cfg=config, zs=zeroshot or {}, sd=sd, sd_rows=sd_rows(name, sd), vlm=vlm,
         config_yaml=yaml.safe_dump(json.loads(json.dumps(config)), sort_keys=False))

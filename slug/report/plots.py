@@ -81,3 +81,25 @@ def search_trace_plot(trials: pd.DataFrame, chosen_layer: str, criterion_metric:
         ax.set_title(metric)
     axes[0].legend(fontsize=6, loc="best")
     _save(fig, path)
+
+
+def vlm_examples_plot(examples: pd.DataFrame, images: Sequence[np.ndarray], path: str | Path, per_row: int = 4) -> None:
+    """The examples table as a figure: each image with the question and the VLM's answers before and after."""
+    import textwrap
+
+    n = max(1, len(examples))
+    rows = (n + per_row - 1) // per_row
+    fig, axes = plt.subplots(rows, per_row, figsize=(3.3 * per_row, 3.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, r), img in zip(axes.flat, examples.iterrows(), images):
+        ax.imshow(img)
+        colour = "tab:red" if r["is_target"] else "black"
+        ax.set_title(f"{r['class']}" + (" (concept)" if r["is_target"] else ""), fontsize=9, color=colour)
+        wrap = lambda s: "\n".join(textwrap.wrap(str(s), 34)) or "(empty)"  # noqa: E731
+        ax.text(0.5, -0.04, f"before: {wrap(r['before'])}\nafter: {wrap(r['after'])}", transform=ax.transAxes,
+                ha="center", va="top", fontsize=7.5)
+    if len(examples):
+        fig.suptitle(f"Q: {examples['question'].iloc[0]}", fontsize=10)
+    fig.subplots_adjust(hspace=0.9)
+    _save(fig, path)
