@@ -168,10 +168,15 @@ def vlm_report_inputs(wildcards):
     if not config["vlm"]["enabled"] or concept_kind(wildcards.concept, config["concepts"]) not in VLM_KINDS:
         return {}
     c = wildcards.concept
-    train = {"vlm_train": f"results/models/{MODEL}/vlm/train.json"} if config["vlm"]["model"] == "train" else {}
+    demo = config["vlm"]["model"] == "train"
+    train = {"vlm_train": f"results/models/{MODEL}/vlm/train.json"} if demo else {}
+    stages = [f"results/benchmarks/vlm/{MODEL}/vlm_train.tsv"] if demo else []
+    stages += [f"results/benchmarks/{c}/vlm_{s}.tsv" for s in ("search", "evaluate")]
     return {
+        "vlm_benchmarks": stages,
         "vlm_metrics": f"results/{c}/vlm/vlm_metrics.json",
         "vlm_selection": f"results/{c}/vlm/selection.json",
         "vlm_examples": f"results/{c}/vlm/examples.png",
+        "vlm_delta": f"results/{c}/vlm/unlearned/delta.safetensors",
         **train,
     }

@@ -131,3 +131,29 @@ rule vlm_evaluate:
         concept=concept_info,
     script:
         f"{SCRIPTS}/vlm_evaluate.py"
+
+
+rule vlm_export:
+    # the edit in the LLaVA's own parameter names with its base's checksum: `slug apply` writes the edited LLaVA
+    input:
+        vlm=VLM_INPUT,
+        selection=rules.vlm_search.output.selection,
+        delta=rules.vlm_search.output.delta,
+    output:
+        delta="results/{concept}/vlm/unlearned/delta.safetensors",
+    log:
+        "results/logs/{concept}/vlm_export.log",
+    benchmark:
+        "results/benchmarks/{concept}/vlm_export.tsv"
+    conda:
+        CONDA_ENV
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        vlm=VLM,
+        model=model_params(),
+        seed=config["seed"],
+        vlm_dir=lambda wc, input: input.vlm if VLM_DEMO else os.path.dirname(input.vlm),
+    script:
+        f"{SCRIPTS}/vlm_export.py"

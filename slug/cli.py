@@ -81,6 +81,19 @@ def _load_base(meta: dict[str, Any], base: str | None):
         named = {n: params[_hf_name(params, n)].detach() for n in meta["base_edited_tensors"]
                  if _hf_name(params, n) in params}
         return "text_encoder", enc, named, str(te)
+    if family == "transformers-llava-vision":
+        import torch
+
+        from slug.vlm.model import load_vlm
+
+        where = base or bm.get("vlm")
+        if not where or not (Path(where) / "config.json").is_file():
+            raise Refused(f"base {where}: not a LLaVA folder (config.json): pass --base the LLaVA the delta was "
+                          "computed on")
+        vlm, tok = load_vlm(where, "cpu", getattr(torch, str(meta.get("dtype", "float32"))))
+        params = dict(vlm.named_parameters())
+        named = {n: params[n].detach() for n in meta["base_edited_tensors"] if n in params}
+        return "vlm", (vlm, tok), named, str(where)
     raise Refused(f"unknown delta family {family!r}")
 
 
@@ -96,9 +109,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     delta, meta = read_delta(args.delta)
     out = Path(args.out)
-    text_encoder = meta["family"] == "diffusers-text-encoder"
+    text_encoder = meta["family"] in ("diffusers-text-encoder", "transformers-llava-vision")  # a folder
     if text_encoder and out.suffix in (".safetensors", ".pt", ".pth", ".bin"):
-        raise Refused(f"--out {out}: a text encoder is written as a Hugging Face folder (config.json + "
+        raise Refused(f"--out {out}: a text encoder or a LLaVA is written as a Hugging Face folder (config.json + "
                       "model.safetensors): name a folder")
     if out.exists() and not args.force:
         raise Refused(f"--out {out} exists: pass another path, or --force to replace it")
@@ -123,6 +136,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
             save_state_dict(new, out)
         else:
             raise Refused(f"--out {out}: name the file .safetensors or .pt (an open_clip checkpoint)")
+    elif kind == "vlm":
+        from slug.export.vlm import PROVENANCE_KEYS as VLM_KEYS, save_vlm_folder
+
+        vlm, tok = obj
+        params = dict(vlm.named_parameters())
+        with torch.no_grad():
+            for n, d in delta.items():
+                params[n].add_(d.to(params[n].dtype))
+        save_vlm_folder(vlm, tok, out, {k: meta.get(k) for k in VLM_KEYS} | {"base_model": {"vlm": where}})
     else:
         from slug.export.diffusion import PROVENANCE_KEYS, save_text_encoder
 
@@ -149,7 +171,7 @@ def _base_for(meta: dict[str, Any], base: str | None) -> tuple[bool, str | None]
         return False, None
     if base == "":
         return True, None
-    return (Path(base).is_dir()) == (meta["family"] == "diffusers-text-encoder"), base
+    return (Path(base).is_dir()) == (meta["family"] in ("diffusers-text-encoder", "transformers-llava-vision")), base
 
 
 def _inspect_safetensors(path: Path, base: str | None) -> list[str]:

@@ -21,5 +21,7 @@ html = concept_report(
     if "sd_metrics" in inp.keys() else None,
     vlm={"metrics": read_json(inp.vlm_metrics), "selection": read_json(inp.vlm_selection),
          "train": read_json(inp.vlm_train) if "vlm_train" in inp.keys() else None,
-         "examples": png_data_uri(inp.vlm_examples)} if "vlm_metrics" in inp.keys() else None)
+         "examples": png_data_uri(inp.vlm_examples),
+         "times": stage_times({b.rsplit("/", 1)[-1][:-4]: b for b in inp.vlm_benchmarks}).to_dict("records")}
+    if "vlm_metrics" in inp.keys() else None)
 atomic_write_text(snakemake.output[0], html)

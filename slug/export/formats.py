@@ -22,7 +22,7 @@ from slug.io import atomic_path
 #: ``format`` of every delta file this module writes (and the only one :func:`read_delta` accepts).
 DELTA_FORMAT = "slug-delta"
 DELTA_VERSION = "1"
-FAMILIES = ("open_clip", "diffusers-text-encoder")
+FAMILIES = ("open_clip", "diffusers-text-encoder", "transformers-llava-vision")
 
 
 def tensors_sha256(state: Mapping[str, torch.Tensor], names: list[str] | None = None) -> str:

@@ -234,3 +234,17 @@ def _examples(ev: VLMEvaluator, answers: dict, target: tuple[str, int], n: int) 
                          "is_target": t.name == target[0] and labels[i] == target[1], "question": t.question,
                          "before": answers["before"][t.name][i], "after": answers["after"][t.name][i]})
     return rows
+
+
+def export_edit(model: dict, inputs: dict[str, str], cfg: dict, out: str, log: logging.Logger = _log) -> dict:
+    """The VLM result people load (rule ``vlm_export``): the edit as a ``transformers-llava-vision`` delta file in
+    the LLaVA's own names, with the base's checksum; ``slug apply`` adds it to the base LLaVA folder.
+    ``inputs``: ``vlm`` (the base folder), ``selection``, ``delta``. Returns the delta's metadata."""
+    from slug.export.vlm import vision_delta
+
+    sel = json.loads(Path(inputs["selection"]).read_text())
+    vlm, _ = load_vlm(inputs["vlm"], "cpu", _DTYPES[cfg["dtype"]])
+    edit = load_tensor_dict(inputs["delta"], check_finite=True)
+    meta = vision_delta(vlm, edit, out, sel, {"vlm": inputs["vlm"], "vlm_model": cfg["model"], "clip": model["arch"]})
+    log.info("VLM delta on %s (%s): %s", sel["layer"], meta["base_edited_tensors"], out)
+    return meta

@@ -134,7 +134,7 @@ def answer(model, tokenizer, pixels: torch.Tensor, question: str, max_new_tokens
             emb = embed_with_features(model, input_ids, features[i:i + m])
             new = model.generate(inputs_embeds=emb, attention_mask=mask, max_new_tokens=max_new_tokens,
                                  do_sample=False)
-        out += [s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        out += [s.strip() for s in tokenizer.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=True)]
     return out
 
 

@@ -33,12 +33,47 @@ def test_vlm_rules_build_the_search_the_answers_and_the_report_section(run, tmp_
     html = (work / "results/elon_musk/report.html").read_text()
     assert "Vision-language model: answers through the edited vision tower" in html
     assert m["phrasings"]["unseen"]["before"]["questions"]["person"] in html
+    # the export: `slug apply` writes the edited LLaVA, which a transformers user loads and which answers as evaluated
+    _applied_llava_answers_as_evaluated(work, tmp_path / "unlearned", m)
     # a search setting reruns the search and what follows it, never the VLM's training
     (work / "vlm2.yaml").write_text("vlm: {enabled: true, search: {max_forget: 0.5}}\n")
     dry = smk(work, "-n", "results/elon_musk/report.html", "--configfile", str(work / "config.yaml"),
               str(work / "vlm2.yaml"))
     rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
-    assert rules == {"vlm_search", "vlm_evaluate", "report"}, dry.stdout
+    assert rules == {"vlm_search", "vlm_evaluate", "vlm_export", "report"}, dry.stdout
+
+
+def _applied_llava_answers_as_evaluated(work, out, m):
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import yaml
+
+    from slug.clip.evaluation import load_eval_set
+    from slug.clip.models import load_model
+    from slug.vlm.data import SEARCH_QUESTION
+    from slug.vlm.evaluation import naming_tasks
+    from slug.vlm.model import answer, load_vlm
+
+    delta = work / "results/elon_musk/vlm/unlearned/delta.safetensors"
+    proc = subprocess.run([sys.executable, "-m", "slug.cli", "apply", str(delta), "--base",
+                           str(work / "results/models/tiny/vlm/llava"), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    again = subprocess.run([sys.executable, "-m", "slug.cli", "apply", str(delta), "--base", str(out), "--out",
+                            str(out.parent / "twice")], capture_output=True, text=True)
+    assert again.returncode == 2 and "not the model this delta was computed on" in again.stderr  # no double edit
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    vlm, tok = load_vlm(out)
+    bundle = load_model({"arch": cfg["model"]["arch"], "pretrained": str(work / "results/models/tiny/checkpoint.pt")})
+    dirs = {"celeba": str(work / cfg["data"]["celeba_dir"]), "imagenet": str(work / cfg["data"]["imagenet_dir"])}
+    n = cfg["vlm"]["eval"]["retain_images"]
+    es = load_eval_set(dirs, "test", bundle.preprocess_val, max_per_identity=n, max_per_class=n, keep=["Elon Musk"])
+    ex = pd.read_csv(work / "results/elon_musk/vlm/examples.tsv", sep="\t", keep_default_na=False)
+    for t in naming_tasks(es, SEARCH_QUESTION):
+        got = answer(vlm, tok, t.pixels, t.question, m["max_new_tokens"], 64)
+        rows = ex[ex.task == t.name]
+        assert len(rows) and [got[i] for i in rows["index"]] == list(rows["after"])
 
 
 @pytest.mark.slow

@@ -104,8 +104,9 @@ def load_eval_set(dirs: Mapping[str, str | None], split: str, transform: Callabl
         chars = chars[split_half(chars, "character") == split] if chars is not None else None
         canvas = canvas[split_half(canvas, "style") == split] if canvas is not None else None
     cel = _cap(cel, "identity", max_per_identity, keep)
-    if max_per_class:
-        inet = inet.groupby("wnid").head(max_per_class)
+    if max_per_class:  # an object concept keeps all its images, as the docstring promises (classes by wnid)
+        exempt = inet.classname.str.lower().isin([k.lower() for k in keep])
+        inet = pd.concat([inet[~exempt].groupby("wnid").head(max_per_class), inet[exempt]]).sort_index()
     id_index, obj_index = {n: i for i, n in enumerate(names)}, {w: i for i, w in enumerate(wnids)}
     es = EvalSet(
         id_images=load_images(list(cel.path), transform),

@@ -195,3 +195,10 @@ def test_image_caps_leave_the_concepts_own_images_alone(tiny_world, tiny_clip):
     # the same images, in the same order
     assert torch.equal(capped.id_images[capped.id_labels == elon].to("cpu"),
                        full.id_images[full.id_labels == elon].to("cpu"))
+    # an object concept keeps all of its images too
+    obj = load_eval_set(world_eval_dirs(tiny_world), "search", tiny_clip.preprocess_val, max_per_class=1,
+                        keep=["Umbrella"])
+    umbrella = obj.obj_names.index("umbrella")
+    n = torch.bincount(obj.obj_labels, minlength=len(obj.obj_names))
+    assert n[umbrella] == (full.obj_labels == umbrella).sum() == 2 and all(int(c) == 1 for i, c in enumerate(n)
+                                                                           if i != umbrella)
