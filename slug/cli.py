@@ -217,7 +217,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise Refused(f"{path}: no such file or folder")
     if path.is_dir():
         candidates = [path / "delta.safetensors", path / "unlearned" / "delta.safetensors",
-                      path / "sd" / "unlearned" / "delta.safetensors"]
+                      path / "sd" / "unlearned" / "delta.safetensors", path / "vlm" / "unlearned" / "delta.safetensors"]
         found = [c for c in candidates if c.is_file()]
         lines = []
         if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
@@ -287,6 +287,12 @@ def concept_status(folder: Path) -> dict[str, Any]:
         if "target_before" in s and "target_after" in s:
             row["sd"] = (f"{100 * s['target_before']:.0f}->{100 * s['target_after']:.0f}% "
                          f"({'met' if s.get('criterion_met_in_search') else 'NOT met'})")
+    vlm = folder / "vlm" / "vlm_metrics.json"
+    if vlm.is_file():
+        v = json.loads(vlm.read_text())
+        if "forget_before" in v and "forget_after" in v:
+            row["vlm"] = (f"{100 * v['forget_before']:.0f}->{100 * v['forget_after']:.0f}% named "
+                          f"({'met' if v.get('criterion_met_in_search') else 'NOT met'})")
     return row
 
 

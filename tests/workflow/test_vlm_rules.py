@@ -63,6 +63,10 @@ def _applied_llava_answers_as_evaluated(work, out, m):
     again = subprocess.run([sys.executable, "-m", "slug.cli", "apply", str(delta), "--base", str(out), "--out",
                             str(out.parent / "twice")], capture_output=True, text=True)
     assert again.returncode == 2 and "not the model this delta was computed on" in again.stderr  # no double edit
+    listed = subprocess.run([sys.executable, "-m", "slug.cli", "list", str(work / "results")], capture_output=True,
+                            text=True)
+    done = "met" if m["criterion_met_in_search"] else "NOT met"
+    assert f"{100 * m['forget_before']:.0f}->{100 * m['forget_after']:.0f}% named ({done})" in listed.stdout
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     vlm, tok = load_vlm(out)
     bundle = load_model({"arch": cfg["model"]["arch"], "pretrained": str(work / "results/models/tiny/checkpoint.pt")})
