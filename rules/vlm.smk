@@ -67,6 +67,10 @@ else:
             f"{SCRIPTS}/vlm_external_model.py"
 
 
+# what a real 7B LLaVA needs in fp16 (~14 GB of weights), or the demo's
+VLM_MEM = 8000 if VLM_DEMO else 24000
+
+
 rule vlm_search:
     input:
         unpack(lambda wc: eval_data()),
@@ -86,11 +90,12 @@ rule vlm_search:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=VLM_MEM,
         runtime=60,
         gpu=GPU,
     params:
-        **VLM_PARAMS,
+        # an evaluation setting does not rerun the search
+        **{**VLM_PARAMS, "vlm": {k: v for k, v in VLM.items() if k != "eval"}},
         vlm_dir=lambda wc, input: input.vlm if VLM_DEMO else os.path.dirname(input.vlm),
         concept=concept_info,
     script:
@@ -122,7 +127,7 @@ rule vlm_evaluate:
         CONDA_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=VLM_MEM,
         runtime=60,
         gpu=GPU,
     params:
@@ -148,10 +153,10 @@ rule vlm_export:
     conda:
         CONDA_ENV
     resources:
-        mem_mb=4000,
+        mem_mb=VLM_MEM,
         runtime=10,
     params:
-        vlm=VLM,
+        vlm={k: VLM[k] for k in ("model", "dtype")},
         model=model_params(),
         seed=config["seed"],
         vlm_dir=lambda wc, input: input.vlm if VLM_DEMO else os.path.dirname(input.vlm),

@@ -243,7 +243,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
                 raise ConfigError(f"config key 'data.{key}' is set but world.{count} is 0: the world would write no "
                                   f"such images; set world.{count} >= 1 or data.{key}: null")
     vlm = cfg.get("vlm", {})
-    if vlm.get("model", "train") != "train" and not vlm.get("model_dir"):
+    if vlm.get("enabled") and vlm.get("model", "train") != "train" and not vlm.get("model_dir"):
         raise ConfigError(f"config key 'vlm.model_dir': vlm.model is {vlm['model']!r}, so set vlm.model_dir to the local "
                           "folder of that LLaVA (config.json inside), or vlm.model to train for the demo VLM")
     if vlm.get("model", "train") == "train" and "world" not in cfg and vlm.get("enabled"):

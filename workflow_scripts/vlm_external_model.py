@@ -7,5 +7,5 @@ raise SystemExit(
     "Download it once on a machine with internet access, e.g.\n"
     f"  huggingface-cli download {snakemake.params.model} --local-dir {snakemake.params.model_dir}\n"
     "(about 14 GB in float16), then rerun the workflow; its vision tower must be the gradient model's CLIP "
-    "(model.arch ViT-L-14-336, model.pretrained openai)."
+    "(model.arch ViT-L-14-336-quickgelu, model.pretrained openai)."
 )

@@ -97,9 +97,7 @@ def vlm_examples_plot(examples: pd.DataFrame, images: Sequence[np.ndarray], path
         colour = "tab:red" if r["is_target"] else "black"
         ax.set_title(f"{r['class']}" + (" (concept)" if r["is_target"] else ""), fontsize=9, color=colour)
         wrap = lambda s: "\n".join(textwrap.wrap(str(s), 34)) or "(empty)"  # noqa: E731
-        ax.text(0.5, -0.04, f"before: {wrap(r['before'])}\nafter: {wrap(r['after'])}", transform=ax.transAxes,
-                ha="center", va="top", fontsize=7.5)
-    if len(examples):
-        fig.suptitle(f"Q: {examples['question'].iloc[0]}", fontsize=10)
+        ax.text(0.5, -0.04, f"Q: {wrap(r['question'])}\nbefore: {wrap(r['before'])}\nafter: {wrap(r['after'])}",
+                transform=ax.transAxes, ha="center", va="top", fontsize=7.5)
     fig.subplots_adjust(hspace=0.9)
     _save(fig, path)

@@ -104,11 +104,10 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
     bundle, vlm, tok = _open(model, cfg, inputs["vlm"], device)
     n_layers = vlm.config.vision_config.num_hidden_layers
     n_read = layers_read(n_layers, vlm.config.vision_feature_layer)
-    if cfg["max_vision_layer"] is not None:
-        n_read = min(n_read, cfg["max_vision_layer"])
+    n_search = n_read if cfg["max_vision_layer"] is None else min(n_read, cfg["max_vision_layer"])
     params = dict(bundle.model.named_parameters())
     g_f = load_tensor_dict(inputs["forget"], check_finite=True)
-    layers = vlm_candidates(pd.read_csv(inputs["layers"], sep="\t"), s["max_layers"], n_read)
+    layers = vlm_candidates(pd.read_csv(inputs["layers"], sep="\t"), s["max_layers"], n_search)
     log.info("vision layers the VLM reads: 0..%d of %d (vision_feature_layer %d); candidate layers: %s", n_read - 1,
              n_layers, vlm.config.vision_feature_layer, layers)
     check_same_vision_tower(bundle.model, tower(vlm), layers, cfg["dtype"], model["arch"])
@@ -116,7 +115,7 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
         check_vision_edit({name: g_f[name]}, n_layers, vlm.config.vision_feature_layer)
     es = load_eval_set(eval_dirs, "search", bundle.preprocess_val, max_per_identity=s["retain_images"],
                        max_per_class=s["retain_images"], keep=[display_name])
-    tasks = naming_tasks(es, VD.SEARCH_QUESTION)
+    tasks = naming_tasks(es, VD.SEARCH_QUESTION, identities=cfg["identities"], keep=(display_name,))
     ev = VLMEvaluator(vlm, tok, tasks, _target(es, display_name, kind), vlm.config.vision_feature_layer,
                       cfg["max_new_tokens"], cfg["batch_size"])
     t0 = time.time()
@@ -141,9 +140,11 @@ def search_edit(model: dict, device: torch.device, inputs: dict[str, str], conce
                              f"in at most {s['max_forget']:g} of its search-split images, asked "
                              f"{VD.SEARCH_QUESTION[kind]!r}",
         "update": "theta[layer] <- theta[layer] - lambda * g_forget[layer], carried into the VLM's vision tower",
-        "vision_layers_read": n_read, "vision_feature_layer": vlm.config.vision_feature_layer,
+        "vision_layers_read": n_read, "vision_layers_searched": n_search,
+        "vision_feature_layer": vlm.config.vision_feature_layer,
         "questions": {t.name: t.question for t in tasks}, "images_per_trial": sum(len(t.labels) for t in tasks),
-        "search_seconds": round(seconds, 1), "evaluations": ev.calls, "seed": seed, "model": model,
+        "search_seconds": round(seconds, 1), "evaluations": ev.calls, "identities": cfg["identities"],
+        "seed": seed, "model": model,
         "vlm_model": cfg["model"], "versions": versions(),
         "inputs_sha256": {k: sha256(inputs[k]) for k in ("forget", "layers")},
     }
@@ -171,9 +172,10 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
     es = load_eval_set(eval_dirs, "test", bundle.preprocess_val, max_per_identity=e["retain_images"],
                        max_per_class=e["retain_images"], keep=[display_name])
     target = _target(es, display_name, kind)
+    tasks = {p: naming_tasks(es, qs, identities=cfg["identities"], keep=(display_name,)) for p, qs in PHRASINGS.items()}
     results, seconds, examples = {}, {}, []
     for phrasing, questions in PHRASINGS.items():
-        ev = VLMEvaluator(vlm, tok, naming_tasks(es, questions), target, vlm.config.vision_feature_layer,
+        ev = VLMEvaluator(vlm, tok, tasks[phrasing], target, vlm.config.vision_feature_layer,
                           cfg["max_new_tokens"], cfg["batch_size"])
         answers = {}
         for tag, edit in (("before", {}), ("after", delta)):
@@ -187,7 +189,7 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
         if phrasing == "search":
             examples = _examples(ev, answers, target, e["examples"])
     b, a = results["search_before"], results["search_after"]
-    spec = VLMEvaluator(vlm, tok, naming_tasks(es, VD.SEARCH_QUESTION), target).spec
+    spec = VLMEvaluator(vlm, tok, tasks["search"], target).spec
     return {
         "concept": concept, "display_name": display_name, "kind": kind, "layer": sel["layer"], "rho": sel["rho"],
         "criterion_met_in_search": sel["criterion_met"],
@@ -196,11 +198,11 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
         "retain_keys": list(spec.retain),
         "phrasings": {p: {t: {"questions": PHRASINGS[p], **results[f"{p}_{t}"]} for t in ("before", "after")}
                       for p in PHRASINGS},
-        "chance": {t.name: 1.0 / len(t.classnames) for t in naming_tasks(es, VD.SEARCH_QUESTION)},
-        "n_images": {t.name: int(len(t.labels)) for t in naming_tasks(es, VD.SEARCH_QUESTION)},
+        "chance": {t.name: 1.0 / len(t.classnames) for t in tasks["search"]},
+        "n_images": {t.name: int(len(t.labels)) for t in tasks["search"]},
         "max_new_tokens": cfg["max_new_tokens"], "answer_seconds": seconds, "vlm_model": cfg["model"],
         "versions": versions(),
-    }, pd.DataFrame(examples), [_pixels(bundle, ev.tasks, r) for r in examples]
+    }, pd.DataFrame(examples), [_pixels(bundle, tasks["search"], r) for r in examples]
 
 
 def _pixels(bundle, tasks, row: dict):
@@ -209,7 +211,8 @@ def _pixels(bundle, tasks, row: dict):
     from torchvision.transforms import Normalize
 
     norm = next(t for t in bundle.preprocess_val.transforms if isinstance(t, Normalize))
-    x = next(t for t in tasks if t.name == row["task"]).pixels[row["index"]].float()
+    px = next(t for t in tasks if t.name == row["task"]).pixels
+    x = (px[row["index"]] if isinstance(px, torch.Tensor) else px[row["index"]:row["index"] + 1].to("cpu")[0]).float()
     x = x * torch.tensor(norm.std).view(-1, 1, 1) + torch.tensor(norm.mean).view(-1, 1, 1)
     return (x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 

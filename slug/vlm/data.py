@@ -58,8 +58,10 @@ def all_texts(names: dict[str, Sequence[str]]) -> list[str]:
 def names_answer(answer: str, name: str) -> bool:
     """The lmms-eval rule: the answer contains the name (case-insensitive; the demo tokenizer's spacing
     of punctuation ignored)."""
-    norm = " ".join(answer.lower().replace(".", " ").replace(",", " ").split())
-    return " ".join(name.lower().split()) in norm
+    def norm(s: str) -> str:
+        return " ".join(s.lower().replace(".", " ").replace(",", " ").split())
+
+    return f" {norm(name)} " in f" {norm(answer)} "
 
 
 def rouge_l(candidate: str, reference: str) -> float:

@@ -33,7 +33,7 @@ class NamingTask:
     metric: str  # "retain_id", "objects", "characters"
     kind: str  # "person", "object", "character"
     classnames: list[str]
-    pixels: torch.Tensor  # preprocessed images [N, 3, H, W]
+    pixels: object  # preprocessed images [N, 3, H, W]: a float tensor or a uint8 ImageStore (converted per batch)
     labels: torch.Tensor  # class index per image
     question: str
     per_class: bool = True
@@ -43,9 +43,12 @@ class NamingTask:
         return f"{self.metric}_named"
 
 
-def naming_tasks(es, questions: dict[str, str], kinds=("person", "object", "character")) -> list[NamingTask]:
-    """The naming tasks of a loaded :class:`slug.clip.evaluation.EvalSet` (float images), one per kind it has,
-    each asking ``questions[kind]``."""
+def naming_tasks(es, questions: dict[str, str], kinds=("person", "object", "character"),
+                 identities: list[str] | None = None, keep: tuple[str, ...] = ()) -> list[NamingTask]:
+    """The naming tasks of a loaded :class:`slug.clip.evaluation.EvalSet`, one per kind it has, each asking
+    ``questions[kind]``. ``identities`` (config ``vlm.identities``) keeps only those people's images (and the
+    concepts' in ``keep``): a real VLM cannot name CelebA's 10,000 ordinary people, so its retain set is a list of
+    people it can name, as the reference's ten celebrities."""
     out = []
     src = {"person": (es.id_names, es.id_images, es.id_labels, True),
            "object": (es.obj_names, es.obj_images, es.obj_labels, False),
@@ -54,9 +57,15 @@ def naming_tasks(es, questions: dict[str, str], kinds=("person", "object", "char
         names, images, labels, per_class = src[kind]
         if names is None:
             continue
-        pixels = images if isinstance(images, torch.Tensor) else images.to("cpu")
+        if kind == "person" and identities:
+            unknown = sorted(set(identities) - set(names))
+            if unknown:
+                raise ValueError(f"vlm.identities {unknown} are not in the CelebA-format identity list (e.g. {names[:3]})")
+            wanted = {names.index(n) for n in [*identities, *keep] if n in names}
+            sel = torch.tensor([int(y) in wanted for y in labels], dtype=torch.bool)
+            images, labels = images[sel], labels[sel]
         task, metric = KIND_TASK[kind]
-        out.append(NamingTask(task, metric, kind, list(names), pixels, labels, questions[kind], per_class))
+        out.append(NamingTask(task, metric, kind, list(names), images, labels, questions[kind], per_class))
     return out
 
 

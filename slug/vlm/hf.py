@@ -2,8 +2,8 @@
 
 A LLaVA (``transformers.LlavaForConditionalGeneration``) sees images through a Hugging Face
 ``CLIPVisionModel`` (LLaVA-1.5: OpenAI CLIP ViT-L/14-336). SLUG's gradients, layer ranking and step
-search run on the open_clip model (``ViT-L-14-336`` with the ``openai`` weights), so an edit is a dict
-of open_clip ``visual.*`` names -> deltas. This module is the one code path that carries such an edit
+search run on the open_clip model (``ViT-L-14-336-quickgelu`` with the ``openai`` weights: OpenAI's towers
+use QuickGELU), so an edit is a dict of open_clip ``visual.*`` names -> deltas. This module is the one code path that carries such an edit
 into a VLM's tower, as :mod:`slug.clip.hf` does for Stable Diffusion's text encoder:
 
 - :func:`hf_vision_names` maps one open_clip vision name to the HF name(s) it becomes
@@ -244,10 +244,10 @@ def check_same_vision_tower(model: torch.nn.Module, tower: torch.nn.Module, name
                          f"{act}: the gradients would be those of another network (for OpenAI weights use an open_clip "
                          "'-quickgelu' architecture, e.g. ViT-L-14-336-quickgelu)")
     diff = max_vision_difference(model, tower, names)
-    if diff > (1e-2 if dtype == "float16" else 1e-5):
+    if diff > (1e-2 if dtype in ("float16", "bfloat16") else 1e-5):
         raise SystemExit(f"the VLM's vision tower differs from the gradient model {model_name} on {names} (max |diff| "
                          f"{diff:.3g}): the SLUG edit must be computed on the VLM's own CLIP (LLaVA-1.5: model.arch "
-                         "ViT-L-14-336, model.pretrained openai)")
+                         "ViT-L-14-336-quickgelu, model.pretrained openai)")
 
 
 def vlm_candidates(layers_df, max_layers: int, n_read: int) -> list[str]:

@@ -8,7 +8,7 @@ questions and answers (a real LLaVA has Llama's SentencePiece tokenizer). It rea
 vision layer and drops the class token (``vision_feature_layer = -2``, ``vision_feature_select_strategy
 = "default"``), as LLaVA-1.5 does. Images enter as the open_clip model's preprocessed tensors: for
 LLaVA-1.5 these equal its ``CLIPImageProcessor``'s (resize the short side, centre crop 336, CLIP's mean
-and std).
+and std; the original LLaVA-1.5 code pads images to a square first, llava-hf's processor does not).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def tower_features(model, pixels: torch.Tensor, batch_size: int = 256) -> torch.
     dtype = next(t.parameters()).dtype
     out = []
     for i in range(0, len(pixels), batch_size):
-        hs = t(pixels[i:i + batch_size].to(dev, dtype), output_hidden_states=True).hidden_states[fl]
+        hs = t(pixels[i:i + batch_size].to(dev).to(dtype), output_hidden_states=True).hidden_states[fl]
         out.append((hs[:, 1:] if model.config.vision_feature_select_strategy == "default" else hs).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
 
@@ -127,7 +127,7 @@ def answer(model, tokenizer, pixels: torch.Tensor, question: str, max_new_tokens
         mask = torch.ones_like(input_ids)
         if features is None:
             gen = model.generate(input_ids=input_ids, attention_mask=mask,
-                                 pixel_values=pixels[i:i + m].to(dev, next(tower(model).parameters()).dtype),
+                                 pixel_values=pixels[i:i + m].to(dev).to(next(tower(model).parameters()).dtype),
                                  max_new_tokens=max_new_tokens, do_sample=False)
             new = gen[:, input_ids.shape[1]:]
         else:

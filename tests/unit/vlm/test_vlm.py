@@ -69,6 +69,35 @@ def test_edits_the_language_model_never_reads_are_refused_with_the_fix(tiny_clip
                                                               "visual.conv1.weight"]
 
 
+def test_an_answer_names_a_person_by_whole_words_dots_and_all():
+    from slug.vlm.data import names_answer, rouge_l
+
+    assert names_answer("This is Robert Downey Jr .", "Robert Downey Jr.")
+    assert names_answer("the person is elon musk.", "Elon Musk") and not names_answer("Elon Muskrat", "Elon Musk")
+    assert rouge_l("This is Elon Musk.", "This is Elon Musk .") == 1.0 and rouge_l("", "a cup") == 0.0
+
+
+def test_the_evaluator_restores_the_tower_exactly(tiny_clip):
+    from slug.vlm.evaluation import NamingTask, VLMEvaluator
+    from slug.vlm.model import build_tokenizer, demo_llava
+
+    tok = build_tokenizer(["USER: <image>\nWho is this? ASSISTANT: This is Elon Musk. Jeff Bezos."])
+    vlm = demo_llava(convert_vision_tower(tiny_clip.model.eval()), tok, hidden_size=32, layers=1, heads=2,
+                     intermediate_size=64)
+    before = {k: v.clone() for k, v in vlm.state_dict().items()}
+    task = NamingTask("identities", "retain_id", "person", ["Elon Musk", "Jeff Bezos"],
+                      torch.randn(4, 3, 32, 32), torch.tensor([0, 0, 1, 1]), "Who is this?")
+    ev = VLMEvaluator(vlm, tok, [task], ("identities", 0), max_new_tokens=3)
+    name = "visual.transformer.resblocks.0.attn.in_proj_weight"
+    edit = {name: torch.randn_like(dict(tiny_clip.model.named_parameters())[name])}
+    ev.evaluate(edit)
+    ev.evaluate(edit, forget_only=True)
+    assert all(torch.equal(v, before[k]) for k, v in vlm.state_dict().items())
+    with pytest.raises(VisionEditNotApplicable):
+        ev.evaluate({"visual.proj": dict(tiny_clip.model.named_parameters())["visual.proj"]})
+    assert all(torch.equal(v, before[k]) for k, v in vlm.state_dict().items())
+
+
 def test_features_computed_once_are_what_llava_merges(tiny_clip):
     from slug.vlm.model import answer, build_tokenizer, demo_llava, embed_with_features, prompt_ids, tower_features
 
@@ -163,8 +192,9 @@ def test_vlm_search_and_evaluation_through_the_shared_driver(vlm_setting, tmp_pa
     inputs = {**files, "selection": str(tmp_path / "selection.json"), "delta": str(tmp_path / "delta.pt")}
     rec, examples, images = evaluate_edit(model, torch.device("cpu"), inputs, "elon_musk", CONCEPT, "person", cfg, dirs)
     assert set(rec["phrasings"]) == set(PHRASINGS)
-    assert rec["phrasings"]["unseen"]["before"]["questions"]["person"] not in {q for qs in PHRASINGS["search"].values()
-                                                                               for q in [qs]}
+    from slug.vlm.data import TRAIN_QUESTIONS
+    unseen = rec["phrasings"]["unseen"]["before"]["questions"]
+    assert all(unseen[k] not in TRAIN_QUESTIONS[k] and unseen[k] != PHRASINGS["search"][k] for k in unseen)
     assert rec["forget_before"] == rec["phrasings"]["search"]["before"]["forget_named"]
     assert examples.is_target.sum() >= 1 and len(images) == len(examples) and images[0].dtype.name == "uint8"
     json.dumps(rec)  # a JSON record
