@@ -57,7 +57,8 @@ def vision_delta(vlm, edit: Mapping[str, torch.Tensor], path: str | Path, select
     meta = delta_metadata("transformers-llava-vision", delta, params, base_model, selection,
                           open_clip_layers=list(edit), dtype=dtype,
                           names="LlavaForConditionalGeneration.named_parameters() of transformers >= 5 "
-                                "(model.vision_tower.*; the files on disk say vision_tower.vision_model.*): slug apply loads the model first",
+                                "(model.vision_tower.*; the files on disk say vision_tower.vision_model.*): "
+                                "slug apply loads the model first",
                           vision_feature_layer=vlm.config.vision_feature_layer)
     write_delta(path, delta, meta)
     return meta

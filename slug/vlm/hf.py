@@ -3,8 +3,8 @@
 A LLaVA (``transformers.LlavaForConditionalGeneration``) sees images through a Hugging Face
 ``CLIPVisionModel`` (LLaVA-1.5: OpenAI CLIP ViT-L/14-336). SLUG's gradients, layer ranking and step
 search run on the open_clip model (``ViT-L-14-336-quickgelu`` with the ``openai`` weights: OpenAI's towers
-use QuickGELU), so an edit is a dict of open_clip ``visual.*`` names -> deltas. This module is the one code path that carries such an edit
-into a VLM's tower, as :mod:`slug.clip.hf` does for Stable Diffusion's text encoder:
+use QuickGELU), so an edit is a dict of open_clip ``visual.*`` names -> deltas. This module is the one code
+path that carries such an edit into a VLM's tower, as :mod:`slug.clip.hf` does for Stable Diffusion's text encoder:
 
 - :func:`hf_vision_names` maps one open_clip vision name to the HF name(s) it becomes
   (``visual.transformer.resblocks.{i}.attn.in_proj_weight`` ->
