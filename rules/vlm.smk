@@ -109,6 +109,8 @@ rule vlm_evaluate:
         selection=rules.vlm_search.output.selection,
         delta=rules.vlm_search.output.delta,
         checkpoint=model_checkpoint(),
+        # the demo world's tables: images drawn at evaluation time (fresh, a stream of their own)
+        world=[os.path.join(WORLD_DIR, f) for f in ("identities.json", "characters.json")] if VLM_DEMO else [],
     output:
         metrics="results/{concept}/vlm/vlm_metrics.json",
         examples="results/{concept}/vlm/examples.tsv",
@@ -134,6 +136,7 @@ rule vlm_evaluate:
         **VLM_PARAMS,
         vlm_dir=lambda wc, input: input.vlm if VLM_DEMO else os.path.dirname(input.vlm),
         concept=concept_info,
+        image_size=config.get("world", {}).get("image_size", 64),
     script:
         f"{SCRIPTS}/vlm_evaluate.py"
 

@@ -7,7 +7,8 @@ from slug.workflow import setup
 
 p = snakemake.params
 log = setup(snakemake.log[0], snakemake.threads, p.seed)
-inputs = {"vlm": p.vlm_dir, "selection": snakemake.input.selection, "delta": snakemake.input.delta}
+inputs = {"vlm": p.vlm_dir, "selection": snakemake.input.selection, "delta": snakemake.input.delta,
+          **dict(zip(("identities", "characters"), snakemake.input.world)), "image_size": p.image_size, "seed": p.seed}
 metrics, examples, images = evaluate_edit(p.model, pick_device(p.device), inputs, snakemake.wildcards.concept,
                                           p.concept["name"], p.concept["kind"], p.vlm, p.dirs, log)
 write_json(snakemake.output.metrics, metrics)

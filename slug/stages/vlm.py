@@ -17,7 +17,7 @@ from slug.clip.models import load_model
 from slug.core.search import Criterion, make_delta, run_search, selection_record, trials_table
 from slug.io import load_tensor_dict, sha256
 from slug.vlm import data as VD
-from slug.vlm.evaluation import VLMEvaluator, naming_tasks
+from slug.vlm.evaluation import NamingTask, VLMEvaluator, naming_tasks
 from slug.vlm.hf import check_same_vision_tower, check_vision_edit, convert_vision_tower, layers_read, vlm_candidates
 from slug.vlm.model import build_tokenizer, demo_llava, load_vlm, tower, tower_features
 from slug.vlm.train import train_demo_vlm
@@ -162,7 +162,9 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
                   cfg: dict, eval_dirs: dict, log: logging.Logger = _log) -> tuple[dict, pd.DataFrame, list]:
     """Before/after naming accuracy on the report split under every phrasing of :data:`PHRASINGS`, the answers'
     ROUGE-L against the world's answers, and example answers (rule ``vlm_evaluate``): ``vlm_metrics.json``'s
-    record, the examples' table and their images (uint8 HxWx3). ``inputs``: ``vlm``, ``selection``, ``delta``."""
+    record, the examples' table and their images (uint8 HxWx3). ``inputs``: ``vlm``, ``selection``, ``delta``, and
+    on the demo world ``identities``, ``characters``, ``image_size``, ``seed`` (images drawn now:
+    :func:`fresh_tasks`)."""
     from slug.clip.evaluation import load_eval_set
 
     e = cfg["eval"]
@@ -188,6 +190,16 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
                  {k: round(v, 3) for k, v in results[f"{phrasing}_after"].items() if k.endswith("_named")})
         if phrasing == "search":
             examples = _examples(ev, answers, target, e["examples"])
+    fresh = None
+    if inputs.get("identities"):  # the demo world: images drawn now, with a stream of their own
+        ft = fresh_tasks(bundle, inputs, es, e["fresh_per_class"], inputs["image_size"], inputs["seed"],
+                         VD.SEARCH_QUESTION, cfg["identities"], (display_name,))
+        ev = VLMEvaluator(vlm, tok, ft, target, vlm.config.vision_feature_layer, cfg["max_new_tokens"], cfg["batch_size"])
+        fresh = {"before": ev.score(ev.answers({})), "after": ev.score(ev.answers(delta)),
+                 "per_class": e["fresh_per_class"], "stream": FRESH_STREAM, "questions": VD.SEARCH_QUESTION,
+                 "n_images": {t.name: int(len(t.labels)) for t in ft}}
+        log.info("fresh images: before %s; after %s", {k: round(v, 3) for k, v in fresh["before"].items()},
+                 {k: round(v, 3) for k, v in fresh["after"].items()})
     b, a = results["search_before"], results["search_after"]
     spec = VLMEvaluator(vlm, tok, tasks["search"], target).spec
     return {
@@ -198,11 +210,39 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
         "retain_keys": list(spec.retain),
         "phrasings": {p: {t: {"questions": PHRASINGS[p], **results[f"{p}_{t}"]} for t in ("before", "after")}
                       for p in PHRASINGS},
+        "fresh_images": fresh,
         "chance": {t.name: 1.0 / len(t.classnames) for t in tasks["search"]},
         "n_images": {t.name: int(len(t.labels)) for t in tasks["search"]},
         "max_new_tokens": cfg["max_new_tokens"], "answer_seconds": seconds, "vlm_model": cfg["model"],
         "versions": versions(),
     }, pd.DataFrame(examples), [_pixels(bundle, tasks["search"], r) for r in examples]
+
+
+#: The random stream of the evaluation's freshly drawn images (the training set's is 20).
+FRESH_STREAM = 21
+
+
+def fresh_tasks(bundle, world_files: dict[str, str], es, per_class: int, image_size: int, seed: int,
+                questions: dict[str, str], identities: list[str] | None = None, keep: tuple[str, ...] = ()):
+    """Naming tasks on images drawn now with a stream of their own (:data:`FRESH_STREAM`), never seen by the
+    training, the search or the report split: ``per_class`` of every identity, character and object class, labelled
+    within the held-out set's classes."""
+    people = [Identity(**d) for d in json.loads(Path(world_files["identities"]).read_text())]
+    chars = ([Character(**d) for d in json.loads(Path(world_files["characters"]).read_text())]
+             if world_files.get("characters") and es.char_names else [])
+    iset = VD.render_instruction_set(people, chars, per_class, image_size, seed, stream=FRESH_STREAM)
+    tasks = []
+    for kind, names in (("person", es.id_names), ("object", es.obj_names), ("character", es.char_names)):
+        idx = [i for i, k in enumerate(iset.kinds) if k == kind and names and iset.labels[i] in names]
+        if not idx:
+            continue
+        if kind == "person" and identities:
+            idx = [i for i in idx if iset.labels[i] in {*identities, *keep}]
+        pixels = torch.stack([bundle.preprocess_val(iset.images[i]) for i in idx])
+        labels = torch.tensor([names.index(iset.labels[i]) for i in idx])
+        task, metric = VD.KIND_TASK[kind]
+        tasks.append(NamingTask(task, metric, kind, list(names), pixels, labels, questions[kind], kind != "object"))
+    return tasks
 
 
 def _pixels(bundle, tasks, row: dict):

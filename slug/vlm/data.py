@@ -96,13 +96,14 @@ class InstructionSet:
 
 
 def render_instruction_set(identities, characters, per_class: int, image_size: int, seed: int,
-                           objects: Sequence[str] | None = None) -> InstructionSet:
-    """``per_class`` freshly drawn images of every identity, character and object class (a random stream
-    of its own, distinct from the corpus and the held-out sets)."""
+                           objects: Sequence[str] | None = None, stream: int = 20) -> InstructionSet:
+    """``per_class`` freshly drawn images of every identity, character and object class (random stream
+    ``stream``, distinct from the corpus and the held-out sets: 20 = the VLM's training set, 21 = the fresh
+    images of its evaluation)."""
     from slug.world import OBJECT_CLASSES, draw_character, draw_object, draw_person
 
     def rng(*path: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([seed, 20, *path]))
+        return np.random.default_rng(np.random.SeedSequence([seed, stream, *path]))
 
     images, kinds, labels = [], [], []
     for j, ident in enumerate(identities):

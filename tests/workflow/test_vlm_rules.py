@@ -27,6 +27,11 @@ def test_vlm_rules_build_the_search_the_answers_and_the_report_section(run, tmp_
     assert m["layer"] == sel["layer"] and m["rho"] == sel["rho"] and sel["rho_margin"] == 0.0
     assert set(m["phrasings"]) == {"search", "trained", "unseen"} and m["retain_keys"] == ["retain_id_named",
                                                                                           "objects_named"]
+    # images drawn at evaluation time: 3 of each of the tiny world's 6 people and 25 objects, scored as the others
+    fresh = m["fresh_images"]
+    assert fresh["n_images"] == {"identities": 18, "objects": 75} and fresh["stream"] == 21
+    assert 0 <= fresh["after"]["forget_named"] <= 1 and fresh["before"]["forget_named"] * 3 == round(
+        fresh["before"]["forget_named"] * 3)
     assert info["steps_done"] == 150 and info["image_tokens"] == 16 and info["vision_feature_layer"] == -2
     assert (work / "results/models/tiny/vlm/llava/config.json").exists()
     assert (v / "examples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -41,6 +46,12 @@ def test_vlm_rules_build_the_search_the_answers_and_the_report_section(run, tmp_
               str(work / "vlm2.yaml"))
     rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
     assert rules == {"vlm_search", "vlm_evaluate", "vlm_export", "report"}, dry.stdout
+    # an evaluation setting reruns the evaluation only
+    (work / "vlm3.yaml").write_text("vlm: {enabled: true, eval: {fresh_per_class: 4}}\n")
+    dry = smk(work, "-n", "results/elon_musk/report.html", "--configfile", str(work / "config.yaml"),
+              str(work / "vlm3.yaml"))
+    rules = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout.split("Job stats:")[-1], re.M)) - {"total"}
+    assert rules == {"vlm_evaluate", "report"}, dry.stdout
 
 
 def _applied_llava_answers_as_evaluated(work, out, m):
