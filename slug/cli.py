@@ -281,18 +281,13 @@ def concept_status(folder: Path) -> dict[str, Any]:
         row["forget_top5"] = f"{100 * b:.0f}->{100 * a:.0f}%" if b is not None and a is not None else ""
     if (folder / "unlearned" / "README.md").is_file():
         row["card"] = "yes"
-    sd = folder / "sd" / "sd_metrics.json"
-    if sd.is_file():
-        s = json.loads(sd.read_text())
-        if "target_before" in s and "target_after" in s:
-            row["sd"] = (f"{100 * s['target_before']:.0f}->{100 * s['target_after']:.0f}% "
-                         f"({'met' if s.get('criterion_met_in_search') else 'NOT met'})")
-    vlm = folder / "vlm" / "vlm_metrics.json"
-    if vlm.is_file():
-        v = json.loads(vlm.read_text())
-        if "forget_before" in v and "forget_after" in v:
-            row["vlm"] = (f"{100 * v['forget_before']:.0f}->{100 * v['forget_after']:.0f}% named "
-                          f"({'met' if v.get('criterion_met_in_search') else 'NOT met'})")
+    for key, path, metric, unit in (("sd", "sd/sd_metrics.json", "target", "%"),
+                                    ("vlm", "vlm/vlm_metrics.json", "forget", "% named")):
+        if (folder / path).is_file():
+            s = json.loads((folder / path).read_text())
+            if f"{metric}_before" in s and f"{metric}_after" in s:
+                row[key] = (f"{100 * s[f'{metric}_before']:.0f}->{100 * s[f'{metric}_after']:.0f}{unit} "
+                            f"({'met' if s.get('criterion_met_in_search') else 'NOT met'})")
     return row
 
 

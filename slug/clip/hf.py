@@ -91,24 +91,24 @@ def to_hf_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def from_hf_state(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The inverse of :func:`to_hf_state` (q/k/v re-joined into ``in_proj``)."""
-    inverse: dict[str, tuple[str, int, int]] = {}
-    for oc, hf in _TOP.items():
-        inverse[hf] = (oc, 0, 1)
+def blocks_from_hf(hf_state: dict[str, torch.Tensor], top: dict[str, str], prefix: str, block: str,
+                   what: str) -> dict[str, torch.Tensor]:
+    """HF CLIP tensors back to open_clip names (q/k/v re-joined into ``in_proj``), for either tower: ``top``
+    maps HF names of the non-block tensors to open_clip's, ``prefix`` is a regex of the HF prefixes to drop,
+    ``block`` the open_clip block name (``...resblocks.{}.{}``), ``what`` names the tensors in errors."""
     out: dict[str, Any] = {}
     for hf, t in hf_state.items():
-        hf = hf.removeprefix("text_model.")
-        if hf in inverse:
-            out[inverse[hf][0]] = t
+        hf = re.sub(prefix, "", hf)
+        if hf in top:
+            out[top[hf]] = t
             continue
-        m = re.match(r"^(?:text_model\.)?encoder\.layers\.(\d+)\.(.+)$", hf)
+        m = re.match(r"^encoder\.layers\.(\d+)\.(.+)$", hf)
         part = next(((oc, parts.index(m.group(2)), len(parts)) for oc, parts in _BLOCK_PARTS.items()
                      if m and m.group(2) in parts), None)
         if part is None:
-            raise KeyError(f"Hugging Face text-encoder tensor {hf!r} has no open_clip counterpart")
+            raise KeyError(f"Hugging Face {what} tensor {hf!r} has no open_clip counterpart")
         oc, i, n = part
-        name = f"transformer.resblocks.{m.group(1)}.{oc}"
+        name = block.format(m.group(1), oc)
         if n == 1:
             out[name] = t
         else:
@@ -119,6 +119,12 @@ def from_hf_state(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
                 raise KeyError(f"{k}: q, k and v are needed to rebuild in_proj")
             out[k] = torch.cat(v, 0)
     return out
+
+
+def from_hf_state(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`to_hf_state` (q/k/v re-joined into ``in_proj``)."""
+    return blocks_from_hf(hf_state, {hf: oc for oc, hf in _TOP.items()}, r"^text_model\.",
+                          "transformer.resblocks.{}.{}", "text-encoder")
 
 
 def text_config(model: torch.nn.Module, **overrides):

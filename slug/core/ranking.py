@@ -70,6 +70,13 @@ def short_name(layer: str) -> str:
     return re.sub(r"(\.weight|_weight)$", "", s)
 
 
+def front_layers(df: pd.DataFrame, max_layers: int | None = None) -> list[str]:
+    """The layers of ``df`` on their own Pareto front (importance, alignment), most important first; at most
+    ``max_layers``."""
+    front = pareto_front(df.importance.to_numpy(), df.alignment.to_numpy())
+    return list(df[front].sort_values("importance", ascending=False).layer[:max_layers])
+
+
 def candidates(df: pd.DataFrame, towers: list[str], max_layers: int | None = None) -> list[str]:
     """Front layers of the allowed towers, most important first (at most ``max_layers`` per tower)."""
     out = []

@@ -79,15 +79,14 @@ def sd_candidates(layers_df, max_layers: int, layers_run: int) -> list[str]:
     """Text-tower layers the pipeline runs, on their own Pareto front (importance, alignment),
     most important first; ``max_layers`` at most."""
     from slug.clip.hf import NOT_IN_TEXT_ENCODER, layer_index
-    from slug.core.ranking import pareto_front
+    from slug.core.ranking import front_layers
 
     df = layers_df[(layers_df.tower == "text") & ~layers_df.layer.isin(NOT_IN_TEXT_ENCODER)].copy()
     df = df[[(layer_index(n) is None or layer_index(n) < layers_run) for n in df.layer]]
     if df.empty:
         raise ValueError("no text-tower layer the pipeline runs is among the ranked layers: rank the text tower "
                          "(search.towers must include text)")
-    df["front"] = pareto_front(df.importance.to_numpy(), df.alignment.to_numpy())
-    return list(df[df.front].sort_values("importance", ascending=False).layer[:max_layers])
+    return front_layers(df, max_layers)
 
 
 PIPELINE_PARTS = ("scheduler", "text_encoder", "tokenizer", "unet", "vae")

@@ -34,13 +34,13 @@ def tower_prefix(vlm) -> str:
 
 def llava_names(vlm, edit: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An open_clip vision edit in the LLaVA's own parameter names (after :func:`slug.vlm.hf.check_vision_edit`)."""
-    from slug.vlm.hf import check_vision_edit, hf_vision_delta
+    from slug.vlm.hf import check_vision_edit, to_hf_vision_state
 
     check_vision_edit(dict(edit), vlm.config.vision_config.num_hidden_layers, vlm.config.vision_feature_layer)
     prefix = tower_prefix(vlm)
     params = dict(vlm.named_parameters())
     out = {}
-    for hf, d in hf_vision_delta(dict(edit)).items():
+    for hf, d in to_hf_vision_state(dict(edit)).items():
         name = prefix + hf
         if name not in params:
             raise KeyError(f"{name}: not a parameter of this LLaVA")

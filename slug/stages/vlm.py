@@ -175,10 +175,10 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
                        max_per_class=e["retain_images"], keep=[display_name])
     target = _target(es, display_name, kind)
     tasks = {p: naming_tasks(es, qs, identities=cfg["identities"], keep=(display_name,)) for p, qs in PHRASINGS.items()}
-    results, seconds, examples = {}, {}, []
-    for phrasing, questions in PHRASINGS.items():
-        ev = VLMEvaluator(vlm, tok, tasks[phrasing], target, vlm.config.vision_feature_layer,
-                          cfg["max_new_tokens"], cfg["batch_size"])
+    results, seconds, examples, evs = {}, {}, [], {}
+    for phrasing in PHRASINGS:
+        ev = evs[phrasing] = VLMEvaluator(vlm, tok, tasks[phrasing], target, vlm.config.vision_feature_layer,
+                                          cfg["max_new_tokens"], cfg["batch_size"])
         answers = {}
         for tag, edit in (("before", {}), ("after", delta)):
             t0 = time.time()
@@ -201,7 +201,7 @@ def evaluate_edit(model: dict, device: torch.device, inputs: dict[str, str], con
         log.info("fresh images: before %s; after %s", {k: round(v, 3) for k, v in fresh["before"].items()},
                  {k: round(v, 3) for k, v in fresh["after"].items()})
     b, a = results["search_before"], results["search_after"]
-    spec = VLMEvaluator(vlm, tok, tasks["search"], target).spec
+    spec = evs["search"].spec
     return {
         "concept": concept, "display_name": display_name, "kind": kind, "layer": sel["layer"], "rho": sel["rho"],
         "criterion_met_in_search": sel["criterion_met"],

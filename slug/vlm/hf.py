@@ -27,7 +27,7 @@ from typing import Iterator
 
 import torch
 
-from slug.clip.hf import _BLOCK_PARTS
+from slug.clip.hf import _BLOCK_PARTS, blocks_from_hf
 
 _BLOCK = re.compile(r"^visual\.transformer\.resblocks\.(\d+)\.(.+)$")
 _TOP = {
@@ -91,30 +91,9 @@ def to_hf_vision_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 def from_hf_vision_state(hf_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The inverse of :func:`to_hf_vision_state` (q/k/v re-joined into ``in_proj``); accepts the
     ``vision_model.`` prefix of transformers < 5 checkpoints and LLaVA's ``vision_tower.`` prefix."""
-    inverse = {hf: oc for oc, hf in _TOP.items()}
-    out: dict[str, object] = {}
-    for hf, t in hf_state.items():
-        hf = re.sub(r"^(?:model\.)?(?:vision_tower\.)?(?:vision_model\.)?", "", hf)
-        if hf in inverse:
-            out[inverse[hf]] = t
-            continue
-        m = re.match(r"^encoder\.layers\.(\d+)\.(.+)$", hf)
-        part = next(((oc, parts.index(m.group(2)), len(parts)) for oc, parts in _BLOCK_PARTS.items()
-                     if m and m.group(2) in parts), None)
-        if part is None:
-            raise KeyError(f"Hugging Face vision tensor {hf!r} has no open_clip counterpart")
-        oc, i, n = part
-        name = f"visual.transformer.resblocks.{m.group(1)}.{oc}"
-        if n == 1:
-            out[name] = t
-        else:
-            out.setdefault(name, [None] * n)[i] = t
-    for k, v in out.items():
-        if isinstance(v, list):
-            if any(x is None for x in v):
-                raise KeyError(f"{k}: q, k and v are needed to rebuild in_proj")
-            out[k] = torch.cat(v, 0)
-    return out
+    return blocks_from_hf(hf_state, {hf: oc for oc, hf in _TOP.items()},
+                          r"^(?:model\.)?(?:vision_tower\.)?(?:vision_model\.)?", "visual.transformer.resblocks.{}.{}",
+                          "vision")
 
 
 def vision_config(model: torch.nn.Module, **overrides):
@@ -191,11 +170,6 @@ def _tower_params(tower: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     return {re.sub(r"^vision_model\.", "", k): p for k, p in tower.named_parameters()}
 
 
-def hf_vision_delta(edits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """An open_clip vision edit in ``CLIPVisionModel`` names (a q/k/v edit split in three)."""
-    return to_hf_vision_state(edits)
-
-
 @torch.no_grad()
 def apply_vision_edit(tower: torch.nn.Module, edits: dict[str, torch.Tensor], feature_layer: int = -2,
                       sign: float = 1.0) -> None:
@@ -203,7 +177,7 @@ def apply_vision_edit(tower: torch.nn.Module, edits: dict[str, torch.Tensor], fe
     after :func:`check_vision_edit`."""
     check_vision_edit(edits, tower.config.num_hidden_layers, feature_layer)
     params = _tower_params(tower)
-    for hf, d in hf_vision_delta(edits).items():
+    for hf, d in to_hf_vision_state(edits).items():
         p = params[hf]
         if p.shape != d.shape:
             raise ValueError(f"edit of {hf}: shape {tuple(d.shape)} != the tower's {tuple(p.shape)}")
@@ -215,7 +189,7 @@ def edited(tower: torch.nn.Module, edits: dict[str, torch.Tensor], feature_layer
     """The tower with the edit applied inside the block, restored exactly afterwards (saved copies)."""
     check_vision_edit(edits, tower.config.num_hidden_layers, feature_layer)
     params = _tower_params(tower)
-    names = list(hf_vision_delta(edits))
+    names = list(to_hf_vision_state(edits))
     saved = {n: params[n].detach().clone() for n in names}
     try:
         apply_vision_edit(tower, edits, feature_layer)
@@ -253,7 +227,7 @@ def check_same_vision_tower(model: torch.nn.Module, tower: torch.nn.Module, name
 def vlm_candidates(layers_df, max_layers: int, n_read: int) -> list[str]:
     """Vision-tower layers the VLM reads, on their own Pareto front (importance, alignment), most important
     first; ``max_layers`` at most."""
-    from slug.core.ranking import pareto_front
+    from slug.core.ranking import front_layers
 
     df = layers_df[(layers_df.tower == "vision") & ~layers_df.layer.isin(NOT_IN_VISION_MODEL)
                    & ~layers_df.layer.str.startswith("visual.ln_post")].copy()
@@ -261,5 +235,4 @@ def vlm_candidates(layers_df, max_layers: int, n_read: int) -> list[str]:
     if df.empty:
         raise ValueError("no vision-tower layer the VLM reads is among the ranked layers: rank the vision tower "
                          "(search.towers must include vision)")
-    df["front"] = pareto_front(df.importance.to_numpy(), df.alignment.to_numpy())
-    return list(df[df.front].sort_values("importance", ascending=False).layer[:max_layers])
+    return front_layers(df, max_layers)
